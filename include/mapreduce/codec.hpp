@@ -1,0 +1,144 @@
+#pragma once
+// How keys, values and results travel through shared memory.
+//
+// Every type that crosses a process boundary has a Codec: `size` says how many bytes
+// `write` will use, `write` stores the value and returns the end, `read` loads it and
+// advances the cursor. Trivially copyable types, std::string, std::vector and std::pair of
+// encodable types are provided. For your own type, specialize mapreduce::Codec:
+//
+//     struct Point { std::string name; double x, y; };
+//     template <> struct mapreduce::Codec<Point> {
+//       static std::size_t size(const Point& p) { return Codec<std::string>::size(p.name) + 16; }
+//       static char* write(char* out, const Point& p) {
+//         out = Codec<std::string>::write(out, p.name);
+//         out = Codec<double>::write(out, p.x);
+//         return Codec<double>::write(out, p.y);
+//       }
+//       static Point read(const char*& in) {
+//         Point p;
+//         p.name = Codec<std::string>::read(in);
+//         p.x = Codec<double>::read(in);
+//         p.y = Codec<double>::read(in);
+//         return p;
+//       }
+//     };
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "mapreduce/error.hpp"
+
+namespace mapreduce {
+
+/// Serialization of T into shared memory. Specialize it for your own types (see above).
+template <class T>
+struct Codec;
+
+/// A type with a usable Codec.
+template <class T>
+concept Encodable = requires(const T& v, char* out, const char*& in) {
+  { Codec<T>::size(v) } -> std::convertible_to<std::size_t>;
+  { Codec<T>::write(out, v) } -> std::same_as<char*>;
+  { Codec<T>::read(in) } -> std::convertible_to<T>;
+};
+
+/// Trivially copyable types travel as their bytes.
+template <class T>
+  requires std::is_trivially_copyable_v<T>
+struct Codec<T> {
+  static constexpr std::size_t size(const T&) noexcept { return sizeof(T); }
+  static char* write(char* out, const T& v) noexcept {
+    std::memcpy(out, &v, sizeof(T));
+    return out + sizeof(T);
+  }
+  static T read(const char*& in) noexcept {
+    T v;
+    std::memcpy(&v, in, sizeof(T));
+    in += sizeof(T);
+    return v;
+  }
+};
+
+/// Strings travel as a 32-bit length and their bytes; `read_view` reads one in place.
+template <>
+struct Codec<std::string> {
+  static std::size_t size(std::string_view s) noexcept { return 4 + s.size(); }
+  static char* write(char* out, std::string_view s) {
+    if (s.size() > UINT32_MAX) throw Error("a string of over 4 GiB cannot be a key or value");
+    const auto n = static_cast<std::uint32_t>(s.size());
+    std::memcpy(out, &n, 4);
+    std::memcpy(out + 4, s.data(), n);
+    return out + 4 + n;
+  }
+  static std::string_view read_view(const char*& in) noexcept {
+    std::uint32_t n;
+    std::memcpy(&n, in, 4);
+    std::string_view s(in + 4, n);
+    in += 4 + n;
+    return s;
+  }
+  static std::string read(const char*& in) { return std::string(read_view(in)); }
+};
+
+/// Vectors travel as a 64-bit count and their elements.
+template <Encodable T>
+struct Codec<std::vector<T>> {
+  static std::size_t size(const std::vector<T>& v) {
+    if constexpr (std::is_trivially_copyable_v<T>) {
+      return 8 + v.size() * sizeof(T);
+    } else {
+      std::size_t n = 8;
+      for (const auto& x : v) n += Codec<T>::size(x);
+      return n;
+    }
+  }
+  static char* write(char* out, const std::vector<T>& v) {
+    const std::uint64_t n = v.size();
+    std::memcpy(out, &n, 8);
+    out += 8;
+    if constexpr (std::is_trivially_copyable_v<T>) {
+      if (n) std::memcpy(out, v.data(), n * sizeof(T));
+      return out + n * sizeof(T);
+    } else {
+      for (const auto& x : v) out = Codec<T>::write(out, x);
+      return out;
+    }
+  }
+  static std::vector<T> read(const char*& in) {
+    std::uint64_t n;
+    std::memcpy(&n, in, 8);
+    in += 8;
+    std::vector<T> v;
+    if constexpr (std::is_trivially_copyable_v<T>) {
+      v.resize(n);
+      if (n) std::memcpy(v.data(), in, n * sizeof(T));
+      in += n * sizeof(T);
+    } else {
+      v.reserve(n);
+      for (std::uint64_t i = 0; i < n; ++i) v.push_back(Codec<T>::read(in));
+    }
+    return v;
+  }
+};
+
+/// Pairs travel as their two members (std::pair is not trivially copyable).
+template <Encodable A, Encodable B>
+struct Codec<std::pair<A, B>> {
+  static std::size_t size(const std::pair<A, B>& p) { return Codec<A>::size(p.first) + Codec<B>::size(p.second); }
+  static char* write(char* out, const std::pair<A, B>& p) {
+    return Codec<B>::write(Codec<A>::write(out, p.first), p.second);
+  }
+  static std::pair<A, B> read(const char*& in) {
+    A a = Codec<A>::read(in);
+    B b = Codec<B>::read(in);
+    return {std::move(a), std::move(b)};
+  }
+};
+
+}  // namespace mapreduce

@@ -1,0 +1,58 @@
+#pragma once
+// The two kinds of reducer.
+#include <concepts>
+#include <span>
+#include <type_traits>
+#include <utility>
+
+#include "mapreduce/key.hpp"
+
+namespace mapreduce {
+
+/// A combine operation: `V op(const V&, const V&)`, associative and commutative, such as
+/// std::plus<>{}. The engine applies it inside each mapper as values are emitted (the
+/// combiner), then across workers in the reducers; the result holds one folded value per key.
+template <class R, class V>
+concept CombineOperation = std::is_invocable_r_v<V, R&, const V&, const V&>;
+
+/// A reducer that receives a key and every value emitted for it, in task order and, within
+/// a task, in emit order: `Out r(key_view key, std::span<const V> values)`.
+template <class R, class K, class V>
+concept GroupReducer = std::is_invocable_v<R&, typename KeyTraits<K>::view, std::span<const V>>;
+
+/// Marks `f` as a reducer of a key and all of its values. A generic lambda
+/// (`[](auto key, auto values) {...}`) needs it, because the engine could not otherwise
+/// tell it from a combine operation:
+///
+///     pool.map_reduce<std::string, std::uint32_t>(input, mapper,
+///         mapreduce::per_key([](auto key, auto files) { return files.size(); }));
+template <class F>
+struct PerKey {
+  F f;
+  template <class... A>
+  decltype(auto) operator()(A&&... a) {
+    return f(std::forward<A>(a)...);
+  }
+};
+template <class F>
+[[nodiscard]] PerKey<std::decay_t<F>> per_key(F&& f) {
+  return {std::forward<F>(f)};
+}
+
+namespace detail {
+template <class R>
+struct is_per_key : std::false_type {};
+template <class F>
+struct is_per_key<PerKey<F>> : std::true_type {};
+
+template <class R, class K, class V>
+constexpr bool is_combine() {
+  if constexpr (is_per_key<std::decay_t<R>>::value) {
+    return false;
+  } else {
+    return CombineOperation<std::decay_t<R>, V>;
+  }
+}
+}  // namespace detail
+
+}  // namespace mapreduce

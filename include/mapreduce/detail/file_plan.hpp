@@ -1,0 +1,54 @@
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mapreduce/detail/resource.hpp"
+#include "mapreduce/input.hpp"
+
+namespace mapreduce::detail {
+
+// The map tasks of a FileInput. Made in the parent, which checks every file (so a bad
+// path fails before anything is forked) but reads none of them; used in the workers,
+// which map the files and find the record boundaries of their own pieces.
+class FilePlan {
+ public:
+  FilePlan(const FileInput& input, std::size_t chunk_bytes, std::size_t max_pipe_bytes);
+
+  [[nodiscard]] std::size_t tasks() const noexcept { return task_begin_.size() - 1; }
+  [[nodiscard]] std::uint64_t total_bytes() const noexcept { return total_bytes_; }
+  [[nodiscard]] std::string describe(std::size_t task) const;
+
+  // In a worker: calls f(chunk) for each non-empty piece of `task`, records whole.
+  template <class F>
+  void for_each_chunk(std::size_t task, F&& f) {
+    for (std::size_t i = task_begin_[task]; i < task_begin_[task + 1]; ++i) {
+      const std::string_view chunk = records_of(splits_[i]);
+      if (!chunk.empty()) f(chunk);
+    }
+  }
+
+ private:
+  struct File {
+    std::string name;     // as the user gave it, for messages
+    std::uint64_t size = 0;
+    int fd = -1;          // for standard input and pipes (held in fds_); else opened by path
+  };
+  std::string_view records_of(const InputSplit& split);
+  const char* mapped(std::uint32_t file);
+
+  char delimiter_;
+  std::vector<File> files_;
+  std::vector<UniqueFd> fds_;
+  std::vector<InputSplit> splits_;
+  std::vector<std::size_t> task_begin_;  // splits of task t: [task_begin_[t], task_begin_[t+1])
+  std::uint64_t total_bytes_ = 0;
+  // Worker side: the files mapped so far, the oldest unmapped first past a bound.
+  std::vector<MappedRegion> maps_;
+  std::deque<std::uint32_t> mapped_order_;
+};
+
+}  // namespace mapreduce::detail

@@ -1,0 +1,306 @@
+#pragma once
+// The work of each phase, as PhaseWork implementations: map (into runs), reduce (of one
+// partition, reading every run in place), and the plain parallel map of Pool::map.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "mapreduce/codec.hpp"
+#include "mapreduce/combiner.hpp"
+#include "mapreduce/detail/file_plan.hpp"
+#include "mapreduce/detail/map_buffer.hpp"
+#include "mapreduce/detail/phase.hpp"
+#include "mapreduce/detail/run_format.hpp"
+#include "mapreduce/detail/table.hpp"
+#include "mapreduce/emitter.hpp"
+#include "mapreduce/key.hpp"
+
+namespace mapreduce::detail {
+
+// Map tasks over in-memory items: task t covers items [t * per_task, (t + 1) * per_task).
+// The items are read by the forked workers in place: fork gave them the parent's memory.
+template <class Items>
+class ItemSource {
+ public:
+  ItemSource(const Items& items, std::size_t per_task) : items_(items), per_task_(per_task) {}
+  [[nodiscard]] std::size_t tasks() const noexcept { return (size() + per_task_ - 1) / per_task_; }
+  [[nodiscard]] std::size_t size() const noexcept { return static_cast<std::size_t>(std::ranges::size(items_)); }
+  [[nodiscard]] std::size_t begin(std::size_t t) const noexcept { return t * per_task_; }
+  [[nodiscard]] std::size_t end(std::size_t t) const noexcept { return std::min(size(), (t + 1) * per_task_); }
+  [[nodiscard]] std::string describe(std::size_t t) const {
+    return end(t) - begin(t) == 1 ? fmt::format("item {}", begin(t)) : fmt::format("items {}-{}", begin(t), end(t) - 1);
+  }
+  template <class F>
+  void for_each_input(std::size_t t, F&& f) const {
+    for (std::size_t i = begin(t); i < end(t); ++i) f(std::ranges::begin(items_)[static_cast<std::ptrdiff_t>(i)]);
+  }
+
+ private:
+  const Items& items_;
+  std::size_t per_task_;
+};
+
+// Map tasks over files, through a FilePlan.
+class FileSource {
+ public:
+  explicit FileSource(FilePlan& plan) noexcept : plan_(plan) {}
+  [[nodiscard]] std::size_t tasks() const noexcept { return plan_.tasks(); }
+  [[nodiscard]] std::string describe(std::size_t t) const { return plan_.describe(t); }
+  template <class F>
+  void for_each_input(std::size_t t, F&& f) {
+    plan_.for_each_chunk(t, f);
+  }
+
+ private:
+  FilePlan& plan_;
+};
+
+template <class K, class V, class Source, class Mapper>
+class MapWork final : public PhaseWork {
+ public:
+  MapWork(Source& source, Mapper& mapper, MapBuffer<K, V>& buffer, std::size_t flush_bytes)
+      : source_(source), mapper_(mapper), buffer_(buffer), flush_bytes_(flush_bytes) {}
+
+  void run_task(std::size_t task, WorkerLink& link) override {
+    buffer_.set_task(task);
+    Emitter<K, V> emit(buffer_);
+    source_.for_each_input(task, [&](auto&& input) { mapper_(input, emit); });
+    link.add_records(buffer_.take_records());
+    if (buffer_.memory_bytes() >= flush_bytes_) buffer_.flush(link);
+  }
+  void finish(WorkerLink& link) override { buffer_.flush(link); }
+  [[nodiscard]] std::string describe_task(std::size_t task) const override { return source_.describe(task); }
+
+ private:
+  Source& source_;
+  Mapper& mapper_;
+  MapBuffer<K, V>& buffer_;
+  std::size_t flush_bytes_;
+};
+
+// Writes `count` reduced pairs as one segment: [count u64] then [key][value] each.
+template <class K, class Out, class Pairs>
+void publish_pairs(WorkerLink& link, std::uint64_t tag, const Pairs& pairs) {
+  std::size_t bytes = 8;
+  for (const auto& [key, value] : pairs) bytes += KeyTraits<K>::size(key) + Codec<Out>::size(value);
+  link.reserve(bytes);
+  SharedSegment segment = SharedSegment::create(bytes);
+  char* p = segment.data();
+  const std::uint64_t count = pairs.size();
+  std::memcpy(p, &count, 8);
+  p += 8;
+  for (const auto& [key, value] : pairs) p = Codec<Out>::write(KeyTraits<K>::write(p, key), value);
+  link.publish(segment, tag);
+}
+
+template <class K, class V, class Reducer, class Out>
+class ReduceWork final : public PhaseWork {
+  using View = typename KeyTraits<K>::view;
+
+ public:
+  ReduceWork(const std::vector<Published>& runs, Reducer& reducer) : runs_(runs), reducer_(reducer) {}
+
+  void run_task(std::size_t task, WorkerLink& link) override {
+    if (views_.empty()) {
+      // The descriptors were inherited at fork; map each run set once, read-only.
+      for (const Published& r : runs_) {
+        segments_.push_back(SharedSegment::open(r.fd.get()));
+        views_.emplace_back(segments_.back().data(), segments_.back().size());
+      }
+    }
+    const auto p = static_cast<std::uint32_t>(task);
+    std::uint64_t n = 0;
+    for (const auto& v : views_) n += v.count(p);
+    if (n == 0) return;
+    if constexpr (is_combine<Reducer, K, V>()) {
+      reduce_combining(p, n, link);
+    } else {
+      reduce_grouping(p, n, link);
+    }
+  }
+  void finish(WorkerLink&) override {}
+  [[nodiscard]] std::string describe_task(std::size_t task) const override {
+    return fmt::format("partition {}", task);
+  }
+
+ private:
+  void reduce_combining(std::uint32_t p, std::uint64_t n, WorkerLink& link) {
+    CombineTable<K, V, false> table(n);
+    auto combine = [this](const V& a, const V& b) -> V { return reducer_(a, b); };
+    for (const auto& v : views_) {
+      const std::string_view run = v.run(p);
+      for (const char* r = run.data(); r != run.data() + run.size();) {
+        std::uint64_t hash;
+        std::memcpy(&hash, r, 8);
+        r += 8;
+        const View key = KeyTraits<K>::read(r);  // in place: a view into the shared run
+        const V value = Codec<V>::read(r);
+        table.add(hash, key, value, combine);
+      }
+    }
+    std::vector<std::pair<View, const V&>> pairs;
+    const auto slots = table.sorted_slots();
+    pairs.reserve(slots.size());
+    for (const auto* s : slots) pairs.emplace_back(s->key, s->value);
+    publish_pairs<K, V>(link, p, pairs);
+  }
+
+  void reduce_grouping(std::uint32_t p, std::uint64_t n, WorkerLink& link) {
+    struct Ref {
+      std::uint64_t hash;
+      View key;
+      std::uint32_t task;
+      const char* value;
+    };
+    std::vector<Ref> refs;
+    refs.reserve(n);
+    for (const auto& v : views_) {
+      const std::string_view run = v.run(p);
+      for (const char* r = run.data(); r != run.data() + run.size();) {
+        Ref ref;
+        std::memcpy(&ref.hash, r, 8);
+        std::memcpy(&ref.task, r + 8, 4);
+        r += 12;
+        ref.key = KeyTraits<K>::read(r);
+        ref.value = r;
+        (void)Codec<V>::read(r);
+        refs.push_back(ref);
+      }
+    }
+    // Runs hold each task's records in emit order, and a task's records sit in one run,
+    // so a stable sort by (hash, key, task) hands every key its values in task order.
+    std::stable_sort(refs.begin(), refs.end(), [](const Ref& a, const Ref& b) {
+      if (a.hash != b.hash) return a.hash < b.hash;
+      if (!KeyTraits<K>::equal(a.key, b.key)) return KeyTraits<K>::less(a.key, b.key);
+      return a.task < b.task;
+    });
+    std::vector<std::pair<View, Out>> pairs;
+    std::vector<V> values;
+    for (std::size_t i = 0; i < refs.size();) {
+      std::size_t j = i;
+      values.clear();
+      while (j < refs.size() && refs[j].hash == refs[i].hash && KeyTraits<K>::equal(refs[j].key, refs[i].key)) {
+        const char* q = refs[j].value;
+        values.push_back(Codec<V>::read(q));
+        ++j;
+      }
+      pairs.emplace_back(refs[i].key, reducer_(refs[i].key, std::span<const V>(values)));
+      i = j;
+    }
+    publish_pairs<K, Out>(link, p, pairs);
+  }
+
+  const std::vector<Published>& runs_;
+  Reducer& reducer_;
+  std::vector<SharedSegment> segments_;
+  std::vector<RunSetView> views_;
+};
+
+// Reads the reduced partitions, in partition order, into the result.
+template <class K, class Out>
+std::vector<std::pair<K, Out>> gather_pairs(std::vector<Published>& outputs) {
+  std::sort(outputs.begin(), outputs.end(), [](const Published& a, const Published& b) { return a.tag < b.tag; });
+  std::vector<SharedSegment> segments;
+  segments.reserve(outputs.size());
+  std::uint64_t total = 0;
+  for (const Published& o : outputs) {
+    segments.push_back(SharedSegment::open(o.fd.get()));
+    std::uint64_t count;
+    std::memcpy(&count, segments.back().data(), 8);
+    total += count;
+  }
+  std::vector<std::pair<K, Out>> result;
+  result.reserve(total);
+  for (const SharedSegment& s : segments) {
+    const char* r = s.data();
+    std::uint64_t count;
+    std::memcpy(&count, r, 8);
+    r += 8;
+    for (std::uint64_t i = 0; i < count; ++i) {
+      K key = KeyTraits<K>::own(KeyTraits<K>::read(r));
+      Out value = Codec<Out>::read(r);
+      result.emplace_back(std::move(key), std::move(value));
+    }
+  }
+  return result;
+}
+
+// Pool::map: results of each task as [task u64][count u64][bytes u64][results...].
+template <class Items, class F, class R>
+class ItemsMapWork final : public PhaseWork {
+ public:
+  ItemsMapWork(const ItemSource<Items>& source, F& f, std::size_t flush_bytes)
+      : source_(source), f_(f), flush_bytes_(flush_bytes) {}
+
+  void run_task(std::size_t task, WorkerLink& link) override {
+    const std::size_t at = buffer_.size();
+    buffer_.resize(at + 24);
+    std::uint64_t count = 0;
+    source_.for_each_input(task, [&](const auto& item) {
+      R r = f_(item);
+      const std::size_t pos = buffer_.size();
+      buffer_.resize(pos + Codec<R>::size(r));
+      Codec<R>::write(buffer_.data() + pos, r);
+      ++count;
+    });
+    const std::uint64_t header[3] = {task, count, buffer_.size() - at - 24};
+    std::memcpy(buffer_.data() + at, header, 24);
+    link.add_records(count);
+    if (buffer_.size() >= flush_bytes_) flush(link);
+  }
+  void finish(WorkerLink& link) override { flush(link); }
+  [[nodiscard]] std::string describe_task(std::size_t task) const override { return source_.describe(task); }
+
+ private:
+  void flush(WorkerLink& link) {
+    if (buffer_.empty()) return;
+    link.reserve(buffer_.size());
+    SharedSegment segment = SharedSegment::create(buffer_.size());
+    std::memcpy(segment.data(), buffer_.data(), buffer_.size());
+    link.publish(segment, 0);
+    std::vector<char>().swap(buffer_);
+  }
+
+  const ItemSource<Items>& source_;
+  F& f_;
+  std::size_t flush_bytes_;
+  std::vector<char> buffer_;
+};
+
+template <class R>
+std::vector<R> gather_items(std::vector<Published>& outputs, std::size_t tasks, std::size_t items) {
+  std::vector<SharedSegment> segments;
+  std::vector<const char*> task_data(tasks, nullptr);
+  for (const Published& o : outputs) {
+    segments.push_back(SharedSegment::open(o.fd.get()));
+    const char* p = segments.back().data();
+    const char* const end = p + segments.back().size();
+    while (p < end) {
+      std::uint64_t header[3];
+      std::memcpy(header, p, 24);
+      task_data[header[0]] = p;
+      p += 24 + header[2];
+    }
+  }
+  std::vector<R> result;
+  result.reserve(items);
+  for (std::size_t t = 0; t < tasks; ++t) {
+    const char* p = task_data[t];
+    if (p == nullptr) throw Error(fmt::format("map: the results of task {} are missing", t));
+    std::uint64_t count;
+    std::memcpy(&count, p + 8, 8);
+    p += 24;
+    for (std::uint64_t i = 0; i < count; ++i) result.push_back(Codec<R>::read(p));
+  }
+  return result;
+}
+
+}  // namespace mapreduce::detail

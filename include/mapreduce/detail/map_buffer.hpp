@@ -1,0 +1,127 @@
+#pragma once
+// What a map worker holds between flushes: a combining hash table when the reducer is a
+// combine operation, or per-partition byte runs when every pair must reach the reducer.
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "mapreduce/codec.hpp"
+#include "mapreduce/detail/phase.hpp"
+#include "mapreduce/detail/run_format.hpp"
+#include "mapreduce/detail/table.hpp"
+#include "mapreduce/key.hpp"
+#include "mapreduce/partition.hpp"
+
+namespace mapreduce::detail {
+
+template <class K, class V>
+class MapBuffer {
+ public:
+  using View = typename KeyTraits<K>::view;
+  // Folds b into a; ctx is the user's combine operation. Null: no combiner.
+  using CombineFn = V (*)(const void* ctx, const V& a, const V& b);
+
+  MapBuffer(std::uint32_t partitions, CombineFn combine, const void* ctx)
+      : partitions_(partitions), combine_(combine), ctx_(ctx) {
+    if (combine_ == nullptr) {
+      runs_.resize(partitions);
+      run_counts_.resize(partitions);
+    }
+  }
+
+  void add(View key, const V& value) {
+    const std::uint64_t h = KeyTraits<K>::hash(key);
+    ++records_;
+    if (combine_ != nullptr) {
+      table_.add(h, key, value, [this](const V& a, const V& b) { return combine_(ctx_, a, b); });
+    } else {
+      const std::uint32_t part = partition_of(h, partitions_);
+      std::vector<char>& run = runs_[part];
+      ++run_counts_[part];
+      const std::size_t at = run.size();
+      run.resize(at + 12 + KeyTraits<K>::size(key) + Codec<V>::size(value));
+      char* p = run.data() + at;
+      std::memcpy(p, &h, 8);
+      std::memcpy(p + 8, &task_, 4);
+      Codec<V>::write(KeyTraits<K>::write(p + 12, key), value);
+      run_bytes_ += run.size() - at;
+    }
+  }
+
+  // Tags the records that follow (jobs without a combiner) so reducers can put each
+  // key's values in task order: the same order whichever worker ran which task.
+  void set_task(std::size_t task) noexcept { task_ = static_cast<std::uint32_t>(task); }
+
+  [[nodiscard]] bool empty() const noexcept { return combine_ != nullptr ? table_.empty() : run_bytes_ == 0; }
+  [[nodiscard]] std::size_t memory_bytes() const noexcept {
+    return combine_ != nullptr ? table_.memory_bytes() : run_bytes_;
+  }
+  std::uint64_t take_records() noexcept {
+    const auto n = records_;
+    records_ = 0;
+    return n;
+  }
+
+  // Writes everything held into one new segment of runs, hands it to the parent, and
+  // starts empty again.
+  void flush(WorkerLink& link) {
+    if (empty()) return;
+    std::vector<std::uint64_t> bytes(partitions_, 0), counts(partitions_, 0);
+    if (combine_ != nullptr) {
+      table_.for_each([&](const auto& s) {
+        const std::uint32_t p = partition_of(s.hash, partitions_);
+        bytes[p] += 8 + KeyTraits<K>::size(s.key) + Codec<V>::size(s.value);
+        ++counts[p];
+      });
+    } else {
+      for (std::uint32_t p = 0; p < partitions_; ++p) {
+        bytes[p] = runs_[p].size();
+        counts[p] = run_counts_[p];
+      }
+    }
+    const std::size_t header = run_set_header_bytes(partitions_);
+    std::vector<std::uint64_t> offsets(partitions_ + 1);
+    offsets[0] = header;
+    for (std::uint32_t p = 0; p < partitions_; ++p) offsets[p + 1] = offsets[p] + bytes[p];
+    const std::size_t total = offsets[partitions_];
+    link.reserve(total);
+    SharedSegment segment = SharedSegment::create(total);
+    char* base = segment.data();
+    const RunSetHeader h{run_set_magic, partitions_, combine_ == nullptr ? 1u : 0u};
+    std::memcpy(base, &h, sizeof(h));
+    std::memcpy(base + sizeof(h), offsets.data(), offsets.size() * 8);
+    std::memcpy(base + sizeof(h) + offsets.size() * 8, counts.data(), counts.size() * 8);
+    if (combine_ != nullptr) {
+      std::vector<char*> cursor(partitions_);
+      for (std::uint32_t p = 0; p < partitions_; ++p) cursor[p] = base + offsets[p];
+      table_.for_each([&](const auto& s) {
+        char*& c = cursor[partition_of(s.hash, partitions_)];
+        std::memcpy(c, &s.hash, 8);
+        c = Codec<V>::write(KeyTraits<K>::write(c + 8, s.key), s.value);
+      });
+      table_.clear();
+    } else {
+      for (std::uint32_t p = 0; p < partitions_; ++p) {
+        if (!runs_[p].empty()) std::memcpy(base + offsets[p], runs_[p].data(), runs_[p].size());
+        std::vector<char>().swap(runs_[p]);
+        run_counts_[p] = 0;
+      }
+      run_bytes_ = 0;
+    }
+    link.publish(segment, 0);
+  }
+
+ private:
+  std::uint32_t partitions_;
+  CombineFn combine_;
+  const void* ctx_;
+  CombineTable<K, V, true> table_;
+  std::vector<std::vector<char>> runs_;
+  std::vector<std::uint64_t> run_counts_;
+  std::size_t run_bytes_ = 0;
+  std::uint32_t task_ = 0;
+  std::uint64_t records_ = 0;
+};
+
+}  // namespace mapreduce::detail

@@ -1,0 +1,119 @@
+#pragma once
+// The private hash table each worker combines into, on the map side and on the reduce side.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "mapreduce/detail/arena.hpp"
+#include "mapreduce/key.hpp"
+
+namespace mapreduce::detail {
+
+// Open addressing with linear probing over a power-of-two array of slots. Each slot keeps
+// the key's full hash, so a probe compares 8 bytes before it looks at a key, and growing
+// never hashes a key again. A hash of 0 marks an empty slot (hashes are never 0).
+//
+// With CopyKeys, string keys are copied into an arena (the map side: the mapper's text may
+// be gone after emit). Without it, the table keeps views into memory that outlives it (the
+// reduce side: keys stay in the shared-memory runs they were read from).
+template <class K, class V, bool CopyKeys>
+class CombineTable {
+ public:
+  using View = typename KeyTraits<K>::view;
+  struct Slot {
+    std::uint64_t hash;
+    View key;
+    V value;
+  };
+
+  explicit CombineTable(std::size_t expected_keys = 1024) { reset_capacity(expected_keys); }
+
+  // Adds `value` under `key`, folding it into the value already there with `combine`.
+  template <class Combine>
+  void add(std::uint64_t hash, View key, const V& value, Combine&& combine) {
+    std::size_t i = hash & mask_;
+    for (;;) {
+      Slot& s = slots_[i];
+      if (s.hash == hash && KeyTraits<K>::equal(s.key, key)) {
+        s.value = combine(s.value, value);
+        return;
+      }
+      if (s.hash == 0) break;
+      i = (i + 1) & mask_;
+    }
+    if (size_ + 1 > (mask_ + 1) / 2) {
+      grow();
+      i = hash & mask_;
+      while (slots_[i].hash != 0) i = (i + 1) & mask_;
+    }
+    Slot& s = slots_[i];
+    s.hash = hash;
+    if constexpr (CopyKeys && std::is_same_v<View, std::string_view>) {
+      s.key = arena_.copy(key);
+    } else {
+      s.key = key;
+    }
+    s.value = value;
+    ++size_;
+  }
+
+  template <class F>
+  void for_each(F&& f) const {
+    for (std::size_t i = 0; i <= mask_; ++i) {
+      if (slots_[i].hash != 0) f(slots_[i]);
+    }
+  }
+
+  // The occupied slots, sorted by (hash, key): the order runs and results are written in.
+  [[nodiscard]] std::vector<const Slot*> sorted_slots() const {
+    std::vector<const Slot*> out;
+    out.reserve(size_);
+    for_each([&](const Slot& s) { out.push_back(&s); });
+    std::sort(out.begin(), out.end(), [](const Slot* a, const Slot* b) {
+      if (a->hash != b->hash) return a->hash < b->hash;
+      return KeyTraits<K>::less(a->key, b->key);
+    });
+    return out;
+  }
+
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+  [[nodiscard]] std::size_t memory_bytes() const noexcept { return (mask_ + 1) * sizeof(Slot) + arena_.bytes(); }
+
+  void clear() {
+    arena_.clear();
+    size_ = 0;
+    reset_capacity(1024);
+  }
+
+ private:
+  void reset_capacity(std::size_t expected_keys) {
+    std::size_t cap = 16;
+    while (cap < expected_keys * 2) cap *= 2;
+    slots_ = std::make_unique<Slot[]>(cap);  // value-initialized: every hash is 0
+    mask_ = cap - 1;
+  }
+  void grow() {
+    const std::size_t old_cap = mask_ + 1;
+    auto old = std::move(slots_);
+    slots_ = std::make_unique<Slot[]>(old_cap * 2);
+    mask_ = old_cap * 2 - 1;
+    for (std::size_t j = 0; j < old_cap; ++j) {
+      if (old[j].hash == 0) continue;
+      std::size_t i = old[j].hash & mask_;
+      while (slots_[i].hash != 0) i = (i + 1) & mask_;
+      slots_[i] = old[j];
+    }
+  }
+
+  std::unique_ptr<Slot[]> slots_;
+  std::size_t mask_ = 0;
+  std::size_t size_ = 0;
+  Arena arena_;
+};
+
+}  // namespace mapreduce::detail

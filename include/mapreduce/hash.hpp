@@ -1,0 +1,77 @@
+#pragma once
+// Hashing of keys. One 64-bit hash per key is computed once, at emit, and reused:
+// its high bits choose the partition (see partition.hpp), its low bits the table slot.
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+namespace mapreduce {
+
+namespace detail {
+inline std::uint64_t load_u64(const char* p) noexcept {
+  std::uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+inline std::uint64_t load_u32(const char* p) noexcept {
+  std::uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+// Multiply to 128 bits and fold the halves: every input bit reaches every output bit
+// in one multiplication, which is why short keys cost one step.
+inline std::uint64_t fold_multiply(std::uint64_t a, std::uint64_t b) noexcept {
+  __extension__ using u128 = unsigned __int128;  // GCC and Clang: one MUL instruction on x86-64
+  const u128 r = static_cast<u128>(a) * b;
+  return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64);
+}
+inline constexpr std::uint64_t hash_k0 = 0x9e6c63d0676a9a99ULL;
+inline constexpr std::uint64_t hash_k1 = 0xc2b2ae3d27d4eb4fULL;
+inline constexpr std::uint64_t hash_k2 = 0x85ebca77c2b2ae63ULL;
+}  // namespace detail
+
+/// A 64-bit hash of `n` bytes; never 0 (the tables use 0 for an empty slot).
+/// Words of up to 8 bytes are read with two overlapping loads and mixed once.
+inline std::uint64_t hash_bytes(const void* data, std::size_t n) noexcept {
+  using namespace detail;
+  const char* p = static_cast<const char*>(data);
+  std::uint64_t a, b;
+  if (n <= 16) {
+    if (n >= 8) {
+      a = load_u64(p);
+      b = load_u64(p + n - 8);
+    } else if (n >= 4) {
+      a = load_u32(p);
+      b = load_u32(p + n - 4);
+    } else if (n > 0) {
+      a = (std::uint64_t(std::uint8_t(p[0])) << 16) | (std::uint64_t(std::uint8_t(p[n / 2])) << 8) |
+          std::uint8_t(p[n - 1]);
+      b = 0;
+    } else {
+      a = b = 0;
+    }
+  } else {
+    std::uint64_t h = hash_k0 ^ n;
+    std::size_t i = 0;
+    for (; i + 16 < n; i += 16) {
+      h = fold_multiply(load_u64(p + i) ^ hash_k1, load_u64(p + i + 8) ^ h);
+    }
+    a = load_u64(p + n - 16) ^ h;
+    b = load_u64(p + n - 8);
+  }
+  std::uint64_t h = fold_multiply(a ^ hash_k1, b ^ hash_k2 ^ (n * hash_k0));
+  h = fold_multiply(h ^ hash_k0, hash_k2 ^ n);
+  return h + (h == 0);
+}
+
+/// A 64-bit mix of an integer key; never 0.
+inline std::uint64_t hash_integer(std::uint64_t x) noexcept {
+  std::uint64_t h = detail::fold_multiply(x ^ detail::hash_k0, detail::hash_k1);
+  h = detail::fold_multiply(h ^ detail::hash_k2, detail::hash_k0);
+  return h + (h == 0);
+}
+
+}  // namespace mapreduce

@@ -1,0 +1,65 @@
+#pragma once
+// What a key type must offer: a view to emit it as, a hash, an order for ties, and a
+// way to store it. std::string keys are emitted as std::string_view and copied by the
+// engine; integers, enums and other trivially copyable types with a unique object
+// representation are stored as they are.
+#include <compare>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "mapreduce/codec.hpp"
+#include "mapreduce/hash.hpp"
+
+namespace mapreduce {
+
+/// Key behaviour; specialize it (with the members below) to use another key type.
+template <class K>
+struct KeyTraits;
+
+template <>
+struct KeyTraits<std::string> {
+  using view = std::string_view;  // what emit() takes and the reducer sees
+  static std::uint64_t hash(view k) noexcept { return hash_bytes(k.data(), k.size()); }
+  static bool equal(view a, view b) noexcept {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size()) == 0;
+  }
+  static bool less(view a, view b) noexcept { return a < b; }  // bytewise: char_traits<char> compares as unsigned
+  static std::size_t size(view k) noexcept { return Codec<std::string>::size(k); }
+  static char* write(char* out, view k) { return Codec<std::string>::write(out, k); }
+  static view read(const char*& in) noexcept { return Codec<std::string>::read_view(in); }
+  static std::string own(view k) { return std::string(k); }
+};
+
+template <class K>
+  requires(std::is_trivially_copyable_v<K> && std::has_unique_object_representations_v<K>)
+struct KeyTraits<K> {
+  using view = K;
+  static std::uint64_t hash(const K& k) noexcept {
+    if constexpr (sizeof(K) <= 8 && (std::is_integral_v<K> || std::is_enum_v<K>)) {
+      return hash_integer(static_cast<std::uint64_t>(k));
+    } else {
+      return hash_bytes(&k, sizeof(K));
+    }
+  }
+  static bool equal(const K& a, const K& b) noexcept { return std::memcmp(&a, &b, sizeof(K)) == 0; }
+  static bool less(const K& a, const K& b) noexcept {
+    if constexpr (std::is_integral_v<K> || std::is_enum_v<K>) {
+      return a < b;
+    } else {
+      return std::memcmp(&a, &b, sizeof(K)) < 0;
+    }
+  }
+  static constexpr std::size_t size(const K&) noexcept { return sizeof(K); }
+  static char* write(char* out, const K& k) noexcept { return Codec<K>::write(out, k); }
+  static K read(const char*& in) noexcept { return Codec<K>::read(in); }
+  static K own(const K& k) noexcept { return k; }
+};
+
+/// A type usable as a key.
+template <class K>
+concept Key = requires { typename KeyTraits<K>::view; };
+
+}  // namespace mapreduce

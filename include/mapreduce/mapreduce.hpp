@@ -1,0 +1,15 @@
+#pragma once
+// The whole public API of mapreduce. Each header also stands alone.
+#include "mapreduce/codec.hpp"
+#include "mapreduce/combiner.hpp"
+#include "mapreduce/emitter.hpp"
+#include "mapreduce/error.hpp"
+#include "mapreduce/hash.hpp"
+#include "mapreduce/input.hpp"
+#include "mapreduce/key.hpp"
+#include "mapreduce/partition.hpp"
+#include "mapreduce/pool.hpp"
+#include "mapreduce/result.hpp"
+#include "mapreduce/stats.hpp"
+#include "mapreduce/text.hpp"
+#include "mapreduce/version.hpp"

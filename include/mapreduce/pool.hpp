@@ -1,0 +1,206 @@
+#pragma once
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <ranges>
+#include <span>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "mapreduce/codec.hpp"
+#include "mapreduce/combiner.hpp"
+#include "mapreduce/detail/file_plan.hpp"
+#include "mapreduce/detail/jobs.hpp"
+#include "mapreduce/detail/map_buffer.hpp"
+#include "mapreduce/detail/phase.hpp"
+#include "mapreduce/input.hpp"
+#include "mapreduce/key.hpp"
+#include "mapreduce/stats.hpp"
+
+namespace mapreduce {
+
+/// How a Pool runs its jobs. A zero picks the default named beside each field.
+struct PoolOptions {
+  unsigned workers = 0;             ///< worker processes per phase; 0: the CPUs this process may use
+  unsigned partitions = 0;          ///< reduce partitions; 0: 4 per worker
+  std::size_t chunk_bytes = 0;      ///< bytes of input per map task; 0: 1 MiB
+  std::size_t shm_budget = 0;       ///< shared memory a job may hold at once; 0: half the RAM
+  std::size_t items_per_task = 0;   ///< items per task for in-memory inputs; 0: about 16 tasks per worker
+};
+
+namespace detail {
+template <class K, class V, class R, bool Combine = is_combine<R, K, V>()>
+struct ReduceOutput {
+  using type = V;
+};
+template <class K, class V, class R>
+struct ReduceOutput<K, V, R, false> {
+  using type = std::decay_t<std::invoke_result_t<R&, typename KeyTraits<K>::view, std::span<const V>>>;
+};
+}  // namespace detail
+
+/// The value type of a map_reduce result: V for a combine operation, else what the
+/// per-key reducer returns.
+template <class K, class V, class Reducer>
+using reduce_output_t = typename detail::ReduceOutput<K, V, std::decay_t<Reducer>>::type;
+
+/// Runs map-reduce jobs with forked worker processes and a shared-memory shuffle.
+///
+/// Each job forks its workers when it starts, so mappers and reducers run in them as
+/// written, with everything they capture: the workers see the parent's memory as it was
+/// at that moment (copy-on-write), and nothing they do can corrupt the parent. A job:
+///
+///   1. split:  the parent checks the inputs and cuts them into tasks (reading no data);
+///   2. map:    workers take tasks one at a time, run the mapper, and combine its pairs in
+///              a private hash table; each writes its pairs, grouped by partition into
+///              contiguous runs, into a shared-memory segment of its own;
+///   3. reduce: workers take partitions one at a time and reduce each from every worker's
+///              run in place (no copy), writing the reduced pairs to shared memory;
+///   4. gather: the parent reads the reduced partitions into the result.
+///
+///     mapreduce::Pool pool({.workers = 4});
+///     auto counts = pool.map_reduce<std::string, std::uint64_t>(
+///         mapreduce::FileInput{{"book.txt"}},
+///         [](std::string_view chunk, auto& emit) {
+///           mapreduce::for_each_word(chunk, [&](std::string_view w) { emit(w, 1); });
+///         },
+///         std::plus<>{});
+///     for (auto& [word, n] : mapreduce::top_n(std::move(counts), 10)) ...
+///
+/// The result's order depends only on its keys, never on the number of workers or
+/// partitions; sort it with the helpers of result.hpp.
+///
+/// Call it from a thread that may fork: the workers run your code after fork(), where
+/// only the calling thread exists.
+class Pool {
+ public:
+  Pool() : Pool(PoolOptions{}) {}
+  /// Throws OptionsError when an option is out of range.
+  explicit Pool(const PoolOptions& options);
+
+  [[nodiscard]] unsigned workers() const noexcept { return workers_; }
+  [[nodiscard]] unsigned partitions() const noexcept { return partitions_; }
+  [[nodiscard]] std::size_t chunk_bytes() const noexcept { return chunk_bytes_; }
+  [[nodiscard]] std::size_t shm_budget() const noexcept { return shm_budget_; }
+  /// What the last job did, phase by phase.
+  [[nodiscard]] const JobStats& last_stats() const noexcept { return stats_; }
+
+  /// Map-reduce over files. The mapper is called as `mapper(std::string_view chunk,
+  /// Emitter<K, V>& emit)` with whole records; the reducer is a combine operation
+  /// (`V(const V&, const V&)`, associative and commutative) or a per-key reducer
+  /// (`Out(key_view, std::span<const V>)`, see combiner.hpp).
+  /// Returns one (key, value) pair per distinct key.
+  template <Key K, Encodable V, class Mapper, class Reducer>
+  std::vector<std::pair<K, reduce_output_t<K, V, Reducer>>> map_reduce(const FileInput& input, Mapper&& mapper,
+                                                                        Reducer&& reducer) {
+    const auto start = std::chrono::steady_clock::now();
+    detail::FilePlan plan(input, chunk_bytes_, shm_budget_);
+    detail::FileSource source(plan);
+    stats_ = JobStats{};
+    stats_.input_bytes = plan.total_bytes();
+    return run_job<K, V>(source, mapper, reducer, start);
+  }
+
+  /// Map-reduce over in-memory items (any random-access range: a vector, a span, an iota
+  /// view). The mapper is called as `mapper(const Item& item, Emitter<K, V>& emit)`.
+  template <Key K, Encodable V, std::ranges::random_access_range Items, class Mapper, class Reducer>
+    requires std::ranges::sized_range<Items>
+  std::vector<std::pair<K, reduce_output_t<K, V, Reducer>>> map_reduce(const Items& items, Mapper&& mapper,
+                                                                        Reducer&& reducer) {
+    const auto start = std::chrono::steady_clock::now();
+    detail::ItemSource<Items> source(items, items_per_task(std::ranges::size(items)));
+    stats_ = JobStats{};
+    return run_job<K, V>(source, mapper, reducer, start);
+  }
+
+  /// `f(item)` for every item, in worker processes; the results in input order, as
+  /// Python's multiprocessing.Pool.map gives them. The result type needs a Codec.
+  template <std::ranges::random_access_range Items, class F>
+    requires std::ranges::sized_range<Items>
+  auto map(F&& f, const Items& items) {
+    using Item = std::ranges::range_reference_t<const Items>;
+    using R = std::decay_t<std::invoke_result_t<F&, Item>>;
+    static_assert(Encodable<R>, "Pool::map: the result type needs a mapreduce::Codec (see codec.hpp)");
+    const auto start = std::chrono::steady_clock::now();
+    const std::size_t n = std::ranges::size(items);
+    detail::ItemSource<Items> source(items, items_per_task(n));
+    stats_ = JobStats{};
+    stats_.map_tasks = source.tasks();
+    detail::ItemsMapWork<Items, std::remove_reference_t<F>, R> work(source, f, flush_bytes());
+    const auto mapped_at = std::chrono::steady_clock::now();
+    detail::PhaseOutcome out = detail::run_phase(source.tasks(), work, phase("map", 0));
+    const auto gather_at = std::chrono::steady_clock::now();
+    std::vector<R> result = detail::gather_items<R>(out.published, source.tasks(), n);
+    const auto end = std::chrono::steady_clock::now();
+    stats_.records = out.records;
+    stats_.shared_bytes = out.shm_bytes;
+    stats_.map_workers = out.workers;
+    stats_.map_seconds = seconds(mapped_at, gather_at);
+    stats_.gather_seconds = seconds(gather_at, end);
+    stats_.total_seconds = seconds(start, end);
+    return result;
+  }
+
+ private:
+  template <class K, class V, class Source, class Mapper, class Reducer>
+  std::vector<std::pair<K, reduce_output_t<K, V, Reducer>>> run_job(Source& source, Mapper& mapper, Reducer& reducer,
+                                                                    std::chrono::steady_clock::time_point start) {
+    using R = std::remove_reference_t<Reducer>;  // const when the caller passed a const reducer
+    using Out = reduce_output_t<K, V, Reducer>;
+    static_assert(detail::is_combine<R, K, V>() || GroupReducer<R, K, V>,
+                  "map_reduce: the reducer must be V(const V&, const V&) or Out(key_view, std::span<const V>)");
+    static_assert(Encodable<Out>, "map_reduce: the reducer's result type needs a mapreduce::Codec (see codec.hpp)");
+
+    stats_.map_tasks = source.tasks();
+    const auto map_at = std::chrono::steady_clock::now();
+    stats_.split_seconds = seconds(start, map_at);
+
+    typename detail::MapBuffer<K, V>::CombineFn combine_fn = nullptr;
+    if constexpr (detail::is_combine<R, K, V>()) {
+      combine_fn = [](const void* ctx, const V& a, const V& b) -> V {
+        return (*static_cast<R*>(const_cast<void*>(ctx)))(a, b);
+      };
+    }
+    detail::MapBuffer<K, V> buffer(partitions_, combine_fn, static_cast<const void*>(&reducer));
+    detail::MapWork<K, V, Source, Mapper> map_work(source, mapper, buffer, flush_bytes());
+    detail::PhaseOutcome mapped = detail::run_phase(source.tasks(), map_work, phase("map", 0));
+    const auto reduce_at = std::chrono::steady_clock::now();
+
+    detail::ReduceWork<K, V, R, Out> reduce_work(mapped.published, reducer);
+    const std::size_t reduce_tasks = mapped.published.empty() ? 0 : partitions_;
+    detail::PhaseOutcome reduced = detail::run_phase(reduce_tasks, reduce_work, phase("reduce", mapped.shm_bytes));
+    const auto gather_at = std::chrono::steady_clock::now();
+
+    auto result = detail::gather_pairs<K, Out>(reduced.published);
+    const auto end = std::chrono::steady_clock::now();
+    stats_.records = mapped.records;
+    stats_.distinct_keys = result.size();
+    stats_.shared_bytes = mapped.shm_bytes + reduced.shm_bytes;
+    stats_.map_workers = mapped.workers;
+    stats_.reduce_workers = reduced.workers;
+    stats_.map_seconds = seconds(map_at, reduce_at);
+    stats_.reduce_seconds = seconds(reduce_at, gather_at);
+    stats_.gather_seconds = seconds(gather_at, end);
+    stats_.total_seconds = seconds(start, end);
+    return result;
+  }
+
+  [[nodiscard]] detail::PhaseConfig phase(const char* name, std::size_t in_use) const noexcept {
+    return detail::PhaseConfig{name, workers_, shm_budget_, in_use};
+  }
+  [[nodiscard]] std::size_t items_per_task(std::size_t n) const noexcept;
+  [[nodiscard]] std::size_t flush_bytes() const noexcept;
+  static double seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) noexcept {
+    return std::chrono::duration<double>(b - a).count();
+  }
+
+  unsigned workers_;
+  unsigned partitions_;
+  std::size_t chunk_bytes_;
+  std::size_t shm_budget_;
+  std::size_t items_per_task_;
+  JobStats stats_;
+};
+
+}  // namespace mapreduce

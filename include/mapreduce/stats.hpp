@@ -1,0 +1,23 @@
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace mapreduce {
+
+/// What the last job of a Pool did, phase by phase (Pool::last_stats()).
+struct JobStats {
+  double split_seconds = 0;   // checking inputs and cutting them into tasks (parent)
+  double map_seconds = 0;     // map workers: map, combine, write runs
+  double reduce_seconds = 0;  // reduce workers: read runs in place, reduce, write results
+  double gather_seconds = 0;  // parent: read the reduced partitions into the result
+  double total_seconds = 0;
+  std::uint64_t input_bytes = 0;
+  std::uint64_t map_tasks = 0;
+  std::uint64_t records = 0;        // pairs emitted by the mappers (items, for Pool::map)
+  std::uint64_t distinct_keys = 0;  // pairs in the result
+  std::uint64_t shared_bytes = 0;   // shared memory written: runs plus reduced partitions
+  unsigned map_workers = 0;         // processes forked per phase
+  unsigned reduce_workers = 0;
+};
+
+}  // namespace mapreduce

@@ -1,0 +1,153 @@
+#include "mapreduce/detail/file_plan.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "mapreduce/error.hpp"
+
+namespace mapreduce::detail {
+namespace {
+
+constexpr std::size_t max_mapped_files = 64;
+
+// Reads a pipe to its end into an anonymous shared-memory file, so workers can map it.
+UniqueFd read_pipe_to_memory(int fd, const std::string& name, std::size_t max_bytes, std::uint64_t& size) {
+  UniqueFd mem(::memfd_create("mapreduce-input", MFD_CLOEXEC));
+  if (!mem) throw InputError(fmt::format("{}: cannot buffer the pipe: {}", name, std::strerror(errno)));
+  std::vector<char> buf(std::size_t(1) << 16);
+  size = 0;
+  for (;;) {
+    const ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw InputError(fmt::format("{}: read failed: {}", name, std::strerror(errno)));
+    }
+    if (size + static_cast<std::size_t>(n) > max_bytes) {
+      throw InputError(fmt::format("{}: a pipe of more than {} bytes (the shared-memory budget) cannot be buffered",
+                                   name, max_bytes));
+    }
+    for (ssize_t off = 0; off < n;) {
+      const ssize_t w = ::write(mem.get(), buf.data() + off, static_cast<std::size_t>(n - off));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        throw InputError(fmt::format("{}: cannot buffer the pipe: {}", name, std::strerror(errno)));
+      }
+      off += w;
+    }
+    size += static_cast<std::uint64_t>(n);
+  }
+  return mem;
+}
+
+}  // namespace
+
+FilePlan::FilePlan(const FileInput& input, std::size_t chunk_bytes, std::size_t max_pipe_bytes)
+    : delimiter_(input.delimiter) {
+  if (chunk_bytes == 0) throw OptionsError("chunk_bytes must be at least 1");
+  files_.reserve(input.paths.size());
+  for (const auto& path : input.paths) {
+    File f;
+    f.name = path.string();
+    const bool is_stdin = f.name == "-";
+    if (is_stdin) f.name = "standard input";
+    UniqueFd fd(is_stdin ? ::fcntl(0, F_DUPFD_CLOEXEC, 3) : ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (!fd) throw InputError(fmt::format("{}: cannot open: {}", f.name, std::strerror(errno)));
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) throw InputError(fmt::format("{}: cannot stat: {}", f.name, std::strerror(errno)));
+    if (S_ISDIR(st.st_mode)) throw InputError(fmt::format("{}: is a directory", f.name));
+    if (S_ISREG(st.st_mode)) {
+      f.size = static_cast<std::uint64_t>(st.st_size);
+      if (is_stdin) {  // keep the descriptor: there is no path to open again
+        f.fd = fd.get();
+        fds_.push_back(std::move(fd));
+      }
+    } else if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) {
+      UniqueFd mem = read_pipe_to_memory(fd.get(), f.name, max_pipe_bytes, f.size);
+      f.fd = mem.get();
+      fds_.push_back(std::move(mem));
+    } else {
+      throw InputError(fmt::format("{}: not a regular file or a pipe", f.name));
+    }
+    total_bytes_ += f.size;
+    files_.push_back(std::move(f));
+  }
+
+  // Pieces of at most chunk_bytes; small files share a task until it holds chunk_bytes.
+  task_begin_.push_back(0);
+  std::uint64_t in_task = 0;
+  for (std::uint32_t i = 0; i < files_.size(); ++i) {
+    std::uint64_t off = 0;
+    while (off < files_[i].size) {
+      const std::uint64_t take = std::min<std::uint64_t>(files_[i].size - off, chunk_bytes - in_task);
+      splits_.push_back(InputSplit{i, off, off + take});
+      off += take;
+      in_task += take;
+      if (in_task >= chunk_bytes) {
+        task_begin_.push_back(splits_.size());
+        in_task = 0;
+      }
+    }
+  }
+  if (in_task > 0) task_begin_.push_back(splits_.size());
+  maps_.resize(files_.size());
+}
+
+std::string FilePlan::describe(std::size_t task) const {
+  const InputSplit& first = splits_[task_begin_[task]];
+  const InputSplit& last = splits_[task_begin_[task + 1] - 1];
+  if (first.file == last.file) return fmt::format("{} bytes {}-{}", files_[first.file].name, first.begin, last.end);
+  return fmt::format("{} byte {} to {} byte {}", files_[first.file].name, first.begin, files_[last.file].name, last.end);
+}
+
+const char* FilePlan::mapped(std::uint32_t file) {
+  if (maps_[file].data() != nullptr) return maps_[file].data();
+  const File& f = files_[file];
+  UniqueFd own;
+  int fd = f.fd;
+  if (fd < 0) {
+    own.reset(::open(f.name.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (!own) throw InputError(fmt::format("{}: cannot open: {}", f.name, std::strerror(errno)));
+    fd = own.get();
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw InputError(fmt::format("{}: cannot stat: {}", f.name, std::strerror(errno)));
+  if (static_cast<std::uint64_t>(st.st_size) < f.size) {
+    throw InputError(fmt::format("{}: the file shrank from {} to {} bytes while the job ran", f.name, f.size,
+                                 static_cast<std::uint64_t>(st.st_size)));
+  }
+  if (mapped_order_.size() >= max_mapped_files) {
+    maps_[mapped_order_.front()].reset();
+    mapped_order_.pop_front();
+  }
+  maps_[file] = MappedRegion::map(fd, f.size, false, f.name);
+  ::madvise(maps_[file].data(), f.size, MADV_SEQUENTIAL);
+  mapped_order_.push_back(file);
+  return maps_[file].data();
+}
+
+std::string_view FilePlan::records_of(const InputSplit& split) {
+  const std::uint64_t size = files_[split.file].size;
+  const char* data = mapped(split.file);
+  auto after_next_delimiter = [&](std::uint64_t from) -> std::uint64_t {
+    const void* p = std::memchr(data + from, delimiter_, size - from);
+    return p == nullptr ? size : static_cast<std::uint64_t>(static_cast<const char*>(p) - data) + 1;
+  };
+  // A piece owns the records that start inside it: skip the tail of a record begun
+  // before it, and finish the record that runs past its end.
+  std::uint64_t begin = split.begin;
+  if (begin > 0 && data[begin - 1] != delimiter_) begin = after_next_delimiter(begin);
+  std::uint64_t end = split.end;
+  if (end < size && data[end - 1] != delimiter_) end = after_next_delimiter(end);
+  if (begin >= end) return {};
+  return {data + begin, static_cast<std::size_t>(end - begin)};
+}
+
+}  // namespace mapreduce::detail
