@@ -1,0 +1,213 @@
+// Pool::map_reduce: results equal a single-process reference, whatever the workers and
+// partitions; both kinds of reducer; errors name the task; nothing is left behind.
+#include <mapreduce/mapreduce.hpp>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <functional>
+#include <numeric>
+#include <ranges>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "support.hpp"
+
+namespace {
+
+auto word_mapper = [](std::string_view chunk, mapreduce::Emitter<std::string, std::uint64_t>& emit) {
+  mapreduce::for_each_word(chunk, [&](std::string_view w) { emit(w, 1); });
+};
+
+std::string job_error(const std::function<void()>& job) {
+  try {
+    job();
+  } catch (const mapreduce::JobError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+}  // namespace
+
+TEST_CASE("word count equals the reference for any workers and partitions, in the same order", "[pool]") {
+  test::LeakCheck leaks;
+  test::TempDir dir;
+  std::vector<std::string> texts;
+  std::vector<std::filesystem::path> files;
+  for (std::uint64_t seed : {11, 12, 13}) {
+    texts.push_back(test::random_text(seed, 150000));
+    files.push_back(dir.write("in" + std::to_string(seed), texts.back()));
+  }
+  const auto expected = test::reference_counts(texts);
+  std::vector<std::pair<std::string, std::uint64_t>> first;
+  for (unsigned workers : {1u, 2u, 3u, 8u}) {
+    for (unsigned partitions : {1u, 7u, 64u}) {
+      INFO("workers " << workers << ", partitions " << partitions);
+      mapreduce::Pool pool({.workers = workers, .partitions = partitions, .chunk_bytes = 16384});
+      auto result = pool.map_reduce<std::string, std::uint64_t>(mapreduce::FileInput{files}, word_mapper, std::plus<>{});
+      CHECK(test::as_map(result) == expected);
+      if (first.empty()) {
+        first = result;
+      } else {
+        CHECK(result == first);  // identical output, order included
+      }
+      const auto& s = pool.last_stats();
+      CHECK(s.distinct_keys == expected.size());
+      CHECK(s.records == std::accumulate(expected.begin(), expected.end(), std::uint64_t(0),
+                                         [](std::uint64_t a, const auto& kv) { return a + kv.second; }));
+      CHECK(s.input_bytes == texts[0].size() + texts[1].size() + texts[2].size());
+      CHECK(s.map_workers == std::min<unsigned>(workers, static_cast<unsigned>(s.map_tasks)));
+      CHECK(s.shared_bytes > 0);
+    }
+  }
+}
+
+TEST_CASE("in-memory items with integer keys, on seeded random data", "[pool]") {
+  test::LeakCheck leaks;
+  std::mt19937_64 rng(5);
+  std::vector<std::int64_t> items(50000);
+  for (auto& x : items) x = static_cast<std::int64_t>(rng() % 1000000) - 500000;
+  std::map<std::int32_t, std::int64_t> expected;
+  for (auto x : items) expected[static_cast<std::int32_t>(x % 997)] += x;
+  for (unsigned workers : {1u, 2u, 3u, 8u}) {
+    for (unsigned partitions : {1u, 7u, 64u}) {
+      mapreduce::Pool pool({.workers = workers, .partitions = partitions});
+      auto result = pool.map_reduce<std::int32_t, std::int64_t>(
+          items, [](std::int64_t x, auto& emit) { emit(static_cast<std::int32_t>(x % 997), x); }, std::plus<>{});
+      std::map<std::int32_t, std::int64_t> got(result.begin(), result.end());
+      CHECK(result.size() == expected.size());
+      CHECK(got == expected);
+    }
+  }
+}
+
+TEST_CASE("a per-key reducer sees every value of its key exactly once, in input order", "[pool]") {
+  test::LeakCheck leaks;
+  const auto items = std::views::iota(0, 20000);
+  for (unsigned workers : {1u, 2u, 3u}) {
+    mapreduce::Pool pool({.workers = workers, .partitions = 5, .items_per_task = 333});
+    auto result = pool.map_reduce<std::uint32_t, std::int32_t>(
+        items, [](int i, auto& emit) { emit(static_cast<std::uint32_t>(i % 37), i); },
+        [](std::uint32_t, std::span<const std::int32_t> values) {
+          return std::vector<std::int32_t>(values.begin(), values.end());
+        });
+    REQUIRE(result.size() == 37);
+    for (const auto& [key, values] : result) {
+      std::vector<std::int32_t> expected;
+      for (int i = static_cast<int>(key); i < 20000; i += 37) expected.push_back(i);
+      CHECK(values == expected);  // all of them, once each, in the order they were emitted
+    }
+  }
+}
+
+TEST_CASE("an inverted index: string keys, a generic per-key reducer", "[pool]") {
+  test::LeakCheck leaks;
+  const std::vector<std::string> docs{"the cat sat", "the dog", "a cat and a dog", ""};
+  mapreduce::Pool pool({.workers = 2});
+  auto index = pool.map_reduce<std::string, std::uint32_t>(
+      std::views::iota(std::size_t(0), docs.size()),
+      [&](std::size_t d, auto& emit) {
+        mapreduce::for_each_word(docs[d], [&](std::string_view w) { emit(w, static_cast<std::uint32_t>(d)); });
+      },
+      mapreduce::per_key([](auto, auto ids) {
+        std::vector<std::uint32_t> v(ids.begin(), ids.end());
+        v.erase(std::unique(v.begin(), v.end()), v.end());
+        return v;
+      }));
+  mapreduce::sort_by_key(index);
+  using Entry = std::pair<std::string, std::vector<std::uint32_t>>;
+  CHECK(index == std::vector<Entry>{
+                     {"a", {2}}, {"and", {2}}, {"cat", {0, 2}}, {"dog", {1, 2}}, {"sat", {0}}, {"the", {0, 1}}});
+}
+
+TEST_CASE("an exception in a mapper fails the job with its type, message and task", "[pool][errors]") {
+  test::LeakCheck leaks;
+  test::TempDir dir;
+  const auto file = dir.write("in.txt", "ok\nok\nbad\nok\n");
+  mapreduce::Pool pool({.workers = 2, .chunk_bytes = 3});
+  const std::string msg = job_error([&] {
+    (void)pool.map_reduce<std::string, std::uint64_t>(
+        mapreduce::FileInput{{file}},
+        [](std::string_view chunk, auto& emit) {
+          if (chunk.starts_with("bad")) throw std::invalid_argument("cannot map 'bad'");
+          emit(chunk, 1);
+        },
+        std::plus<>{});
+  });
+  CHECK(msg == "map task " + file.string() + " bytes 6-9: std::invalid_argument: cannot map 'bad'");
+}
+
+TEST_CASE("a worker that dies fails the job with the task and how the worker ended", "[pool][errors]") {
+  test::LeakCheck leaks;
+  const std::vector<int> items{1, 2, 3, 4, 5, 6};
+  mapreduce::Pool pool({.workers = 3, .items_per_task = 1});
+  auto run = [&](int how) {
+    return job_error([&] {
+      (void)pool.map_reduce<int, int>(
+          items,
+          [how](int i, auto& emit) {
+            if (i == 4 && how == 0) ::raise(SIGKILL);
+            if (i == 4 && how == 1) ::_exit(3);
+            emit(i, i);
+          },
+          std::plus<>{});
+    });
+  };
+  const std::string killed = run(0);
+  CHECK_THAT(killed, Catch::StartsWith("map task item 3: worker process "));
+  CHECK_THAT(killed, Catch::EndsWith(" was killed by signal 9 (SIGKILL)"));
+  const std::string exited = run(1);
+  CHECK_THAT(exited, Catch::StartsWith("map task item 3: worker process "));
+  CHECK_THAT(exited, Catch::EndsWith(" exited with status 3"));
+  // The pool is still usable after a failed job.
+  CHECK(pool.map_reduce<int, int>(items, [](int i, auto& emit) { emit(i % 2, i); }, std::plus<>{}).size() == 2);
+}
+
+TEST_CASE("an exception in a reducer names the partition", "[pool][errors]") {
+  test::LeakCheck leaks;
+  mapreduce::Pool pool({.workers = 2, .partitions = 3});
+  const std::string msg = job_error([&] {
+    (void)pool.map_reduce<int, int>(
+        std::vector<int>{1, 2, 3}, [](int i, auto& emit) { emit(i, i); },
+        [](int key, std::span<const int>) -> int {
+          if (key == 2) throw std::runtime_error("reducer refused");
+          return key;
+        });
+  });
+  CHECK_THAT(msg, Catch::Matches("reduce task partition [0-2]: std::runtime_error: reducer refused"));
+}
+
+TEST_CASE("a shared-memory budget too small for the runs fails with a clear error", "[pool][errors]") {
+  test::LeakCheck leaks;
+  mapreduce::Pool pool({.workers = 2, .shm_budget = 4096});
+  const std::string msg = job_error([&] {
+    (void)pool.map_reduce<std::uint64_t, std::uint64_t>(
+        std::views::iota(std::uint64_t(0), std::uint64_t(10000)), [](std::uint64_t i, auto& emit) { emit(i, i); },
+        std::plus<>{});
+  });
+  CHECK_THAT(msg, Catch::Contains("the shared-memory budget of 4096 bytes is exhausted"));
+  CHECK_THAT(msg, Catch::StartsWith("map "));
+}
+
+TEST_CASE("options out of range are refused", "[pool]") {
+  CHECK_THROWS_AS(mapreduce::Pool({.workers = 100000}), mapreduce::OptionsError);
+  CHECK_THROWS_AS(mapreduce::Pool({.partitions = 1u << 20}), mapreduce::OptionsError);
+  mapreduce::Pool defaults;
+  CHECK(defaults.workers() >= 1);
+  CHECK(defaults.partitions() == 4 * defaults.workers());
+  CHECK(defaults.chunk_bytes() == std::size_t(1) << 20);
+}
+
+TEST_CASE("a job with no input forks nothing and returns nothing", "[pool]") {
+  test::LeakCheck leaks;
+  mapreduce::Pool pool({.workers = 2});
+  auto r = pool.map_reduce<std::string, std::uint64_t>(mapreduce::FileInput{}, word_mapper, std::plus<>{});
+  CHECK(r.empty());
+  CHECK(pool.last_stats().map_workers == 0);
+  CHECK(pool.last_stats().reduce_workers == 0);
+}
