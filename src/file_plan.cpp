@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "mapreduce/detail/split.hpp"
 #include "mapreduce/error.hpp"
 
 namespace mapreduce::detail {
@@ -134,20 +135,10 @@ const char* FilePlan::mapped(std::uint32_t file) {
 }
 
 std::string_view FilePlan::records_of(const InputSplit& split) {
-  const std::uint64_t size = files_[split.file].size;
   const char* data = mapped(split.file);
-  auto after_next_delimiter = [&](std::uint64_t from) -> std::uint64_t {
-    const void* p = std::memchr(data + from, delimiter_, size - from);
-    return p == nullptr ? size : static_cast<std::uint64_t>(static_cast<const char*>(p) - data) + 1;
-  };
-  // A piece owns the records that start inside it: skip the tail of a record begun
-  // before it, and finish the record that runs past its end.
-  std::uint64_t begin = split.begin;
-  if (begin > 0 && data[begin - 1] != delimiter_) begin = after_next_delimiter(begin);
-  std::uint64_t end = split.end;
-  if (end < size && data[end - 1] != delimiter_) end = after_next_delimiter(end);
-  if (begin >= end) return {};
-  return {data + begin, static_cast<std::size_t>(end - begin)};
+  const auto [first, last] = owned_records(data, files_[split.file].size, split.begin, split.end, delimiter_);
+  if (first >= last) return {};
+  return {data + first, static_cast<std::size_t>(last - first)};
 }
 
 }  // namespace mapreduce::detail
