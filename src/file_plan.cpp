@@ -12,6 +12,7 @@
 
 #include "mapreduce/detail/split.hpp"
 #include "mapreduce/error.hpp"
+#include "mapreduce/interrupt.hpp"
 
 namespace mapreduce::detail {
 namespace {
@@ -28,7 +29,10 @@ UniqueFd read_pipe_to_memory(int fd, const std::string& name, std::size_t max_by
     const ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n == 0) break;
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR) {
+        throw_if_interrupted();
+        continue;
+      }
       throw InputError(fmt::format("{}: read failed: {}", name, std::strerror(errno)));
     }
     if (size + static_cast<std::size_t>(n) > max_bytes) {
@@ -106,6 +110,18 @@ std::string FilePlan::describe(std::size_t task) const {
   const InputSplit& last = splits_[task_begin_[task + 1] - 1];
   if (first.file == last.file) return fmt::format("{} bytes {}-{}", files_[first.file].name, first.begin, last.end);
   return fmt::format("{} byte {} to {} byte {}", files_[first.file].name, first.begin, files_[last.file].name, last.end);
+}
+
+void FilePlan::check_unchanged(std::size_t task) const {
+  for (std::size_t i = task_begin_[task]; i < task_begin_[task + 1]; ++i) {
+    const File& f = files_[splits_[i].file];
+    struct stat st {};
+    const int r = f.fd >= 0 ? ::fstat(f.fd, &st) : ::stat(f.name.c_str(), &st);
+    if (r == 0 && static_cast<std::uint64_t>(st.st_size) < f.size) {
+      throw InputError(fmt::format("{}: the file shrank from {} to {} bytes while the job ran", f.name, f.size,
+                                   static_cast<std::uint64_t>(st.st_size)));
+    }
+  }
 }
 
 const char* FilePlan::mapped(std::uint32_t file) {

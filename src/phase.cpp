@@ -10,7 +10,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <deque>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -22,21 +25,23 @@
 #include <fmt/format.h>
 
 #include "mapreduce/error.hpp"
+#include "mapreduce/interrupt.hpp"
 
 namespace mapreduce::detail {
 namespace {
 
 enum class Kind : std::uint32_t {
   // parent -> worker
-  task = 1,     // a: task index
+  task = 1,     // a: task index, b: attempt (1 for the first)
   finish,       // no task is left: publish what you hold and exit
-  grant,        // reserve() granted
-  deny,         // reserve() refused; text says why
+  grant,        // reserve: in shared memory
+  spill,        // reserve: the budget is spent, in a spill file
+  deny,         // reserve: refused; text says why
   // worker -> parent
   done = 16,    // a: task index, b: records
   reserve,      // a: bytes
-  publish,      // a: tag, b: bytes; carries a descriptor
-  failed,       // a: task index (or no_task); text: what happened
+  publish,      // a: tag, b: bytes, c: 1 for a spill file; carries a descriptor
+  failed,       // a: task index (or no_task), c: 1 for an InputError; text: what happened
   finished,     // b: records
 };
 
@@ -48,6 +53,7 @@ struct Header {
   std::uint32_t text_len;
   std::uint64_t a;
   std::uint64_t b;
+  std::uint64_t c;
 };
 
 struct Message {
@@ -58,9 +64,10 @@ struct Message {
 
 // Sends one message (SOCK_SEQPACKET keeps it whole), with a descriptor if fd >= 0.
 // Returns false when the peer is gone. MSG_NOSIGNAL: a dead peer must not SIGPIPE us.
-bool send_message(int sock, Kind kind, std::uint64_t a, std::uint64_t b, std::string_view text = {}, int fd = -1) {
+bool send_message(int sock, Kind kind, std::uint64_t a, std::uint64_t b, std::string_view text = {}, int fd = -1,
+                  std::uint64_t c = 0) {
   Message m;
-  m.h = Header{kind, static_cast<std::uint32_t>(std::min(text.size(), max_text)), a, b};
+  m.h = Header{kind, static_cast<std::uint32_t>(std::min(text.size(), max_text)), a, b, c};
   std::memcpy(m.text, text.data(), m.h.text_len);
   iovec iov{&m, sizeof(Header) + m.h.text_len};
   msghdr msg{};
@@ -70,11 +77,11 @@ bool send_message(int sock, Kind kind, std::uint64_t a, std::uint64_t b, std::st
   if (fd >= 0) {
     msg.msg_control = control;
     msg.msg_controllen = sizeof(control);
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(cm), &fd, sizeof(int));
   }
   for (;;) {
     if (::sendmsg(sock, &msg, MSG_NOSIGNAL) >= 0) return true;
@@ -102,6 +109,9 @@ bool recv_message(int sock, Message& m, UniqueFd* fd_out) {
     throw Error(fmt::format("worker channel: receive failed: {}", std::strerror(errno)));
   }
   if (n == 0) return false;
+  if ((msg.msg_flags & MSG_CTRUNC) != 0) {
+    throw Error("worker channel: a segment's descriptor was dropped: too many open files (raise RLIMIT_NOFILE)");
+  }
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
       int fd;
@@ -123,6 +133,18 @@ std::string demangle(const char* name) {
   int status = 0;
   std::unique_ptr<char, void (*)(void*)> d(abi::__cxa_demangle(name, nullptr, nullptr, &status), std::free);
   return status == 0 && d ? std::string(d.get()) : std::string(name);
+}
+
+// Whether the exception being handled is a mapreduce::InputError: it reaches the caller
+// as one, so a file that changed under the job is an input error, not a job failure.
+bool current_is_input_error() {
+  try {
+    throw;
+  } catch (const InputError&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
 }
 
 // "std::runtime_error: what" for the exception being handled.
@@ -187,10 +209,18 @@ class ChildProcess {
   pid_t pid_ = -1;
 };
 
-[[noreturn]] void worker_main(int sock, PhaseWork& work, pid_t parent) {
+
+using Clock = std::chrono::steady_clock;
+
+[[noreturn]] void worker_main(int sock, PhaseWork& work, const PhaseConfig& config, pid_t parent) {
   // Die with the parent: a worker must never outlive the job that forked it.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(1);  // the parent died before prctl took effect
+  if (interrupt_fd() >= 0) {
+    // The parent decides what an interrupt means; a worker just ends with it.
+    ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGTERM, SIG_DFL);
+  }
   WorkerLink link(sock);
   int code = 0;
   auto msg = std::make_unique<Message>();
@@ -203,9 +233,20 @@ class ChildProcess {
       if (msg->h.kind == Kind::task) {
         const std::uint64_t task = msg->h.a;
         try {
+          if (config.before_task != nullptr && *config.before_task) {
+            (*config.before_task)(TaskContext{config.name, task, static_cast<unsigned>(msg->h.b)});
+          }
           work.run_task(task, link);
         } catch (...) {
-          send_message(sock, Kind::failed, task, 0, describe_current_exception());
+          if (current_is_input_error()) {
+            try {
+              throw;
+            } catch (const InputError& e) {
+              send_message(sock, Kind::failed, task, 0, e.what(), -1, 1);
+            }
+          } else {
+            send_message(sock, Kind::failed, task, 0, describe_current_exception());
+          }
           code = 1;
           break;
         }
@@ -237,21 +278,282 @@ class ChildProcess {
 struct Worker {
   ChildProcess process;
   UniqueFd socket;
-  std::uint64_t task = no_task;
-  bool finished = false;
+  std::uint64_t task = no_task;       // the task it runs now
+  bool task_published = false;        // that task's output is already in a published segment
+  std::vector<std::uint64_t> held;    // tasks done whose output is still in its memory
+  unsigned tasks_run = 0;
+  bool finishing = false;             // sent `finish`
+  bool finished = false;              // reported `finished`
+  std::size_t reserved = 0;           // shared memory granted but not yet published
+  std::string failure;                // why it is going away, when the parent knows better than waitpid
+  Clock::time_point deadline = Clock::time_point::max();
+};
+
+// The parent's side of one phase.
+class Scheduler {
+ public:
+  Scheduler(std::size_t tasks, PhaseWork& work, const PhaseConfig& config)
+      : tasks_(tasks), work_(work), config_(config), attempts_(tasks, 0), history_(tasks),
+        shm_used_(config.shm_in_use), parent_(::getpid()) {
+    if (config_.max_attempts == 0) throw OptionsError("max_attempts must be at least 1");
+  }
+
+  PhaseOutcome run() {
+    const unsigned n = static_cast<unsigned>(std::min<std::size_t>(config_.workers, tasks_));
+    for (unsigned i = 0; i < n; ++i) spawn();
+    auto msg = std::make_unique<Message>();
+    std::vector<pollfd> fds;
+    std::vector<Worker*> polled;
+    while (live_ > 0) {
+      fds.clear();
+      polled.clear();
+      const int interrupt = interrupt_fd();
+      if (interrupt >= 0) fds.push_back(pollfd{interrupt, POLLIN, 0});
+      for (auto& w : workers_) {
+        if (w.socket) {
+          fds.push_back(pollfd{w.socket.get(), POLLIN, 0});
+          polled.push_back(&w);
+        }
+      }
+      if (::poll(fds.data(), fds.size(), poll_timeout_ms()) < 0) {
+        if (errno == EINTR) continue;
+        throw Error(fmt::format("poll: {}", std::strerror(errno)));
+      }
+      // An interrupt wins over whatever else happened: the workers may be dying of it too.
+      if (interrupt >= 0 && fds[0].revents != 0) {
+        unsigned char sig = 0;
+        [[maybe_unused]] const ssize_t r = ::read(interrupt, &sig, 1);
+        throw Interrupted(sig);
+      }
+      kill_overdue();
+      const std::size_t base = interrupt >= 0 ? 1 : 0;
+      for (std::size_t k = 0; k < polled.size(); ++k) {
+        if (fds[base + k].revents != 0) handle(*polled[k], *msg);
+      }
+      spawn_replacements();
+    }
+    return std::move(out_);
+  }
+
+ private:
+  bool work_left() const noexcept { return !retry_.empty() || next_ < tasks_; }
+
+  void spawn() {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+      throw Error(fmt::format("cannot create a worker channel: {}", std::strerror(errno)));
+    }
+    UniqueFd parent_end(sv[0]), child_end(sv[1]);
+    // Whatever stdio holds now would otherwise be written once by each child as well.
+    std::fflush(nullptr);
+    const pid_t pid = ::fork();
+    if (pid < 0) throw Error(fmt::format("cannot fork a worker: {}", std::strerror(errno)));
+    if (pid == 0) {
+      // Keep only this worker's end: a copy of another channel's parent end would stop
+      // that worker from seeing EOF when the parent dies.
+      ::close(parent_end.release());
+      for (auto& w : workers_) ::close(w.socket.release());
+      worker_main(child_end.get(), work_, config_, parent_);
+    }
+    Worker& w = workers_.emplace_back();
+    w.process = ChildProcess(pid);
+    w.socket = std::move(parent_end);
+    ++live_;
+    ++out_.workers;
+    assign(w);
+  }
+
+  void spawn_replacements() {
+    unsigned busy = 0;
+    for (const auto& w : workers_) busy += w.socket && !w.finishing ? 1 : 0;
+    while (work_left() && busy < config_.workers) {
+      spawn();
+      ++busy;
+    }
+  }
+
+  void assign(Worker& w) {
+    const bool recycle = config_.max_tasks_per_worker != 0 && w.tasks_run >= config_.max_tasks_per_worker;
+    if (work_left() && !recycle) {
+      if (!retry_.empty()) {
+        w.task = retry_.front();
+        retry_.pop_front();
+      } else {
+        w.task = next_++;
+      }
+      w.task_published = false;
+      ++w.tasks_run;
+      if (config_.task_timeout > 0) {
+        w.deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                        std::chrono::duration<double>(config_.task_timeout));
+      }
+      send_message(w.socket.get(), Kind::task, w.task, attempts_[w.task] + 1);
+    } else {
+      w.task = no_task;
+      w.finishing = true;
+      w.deadline = Clock::time_point::max();
+      send_message(w.socket.get(), Kind::finish, 0, 0);
+    }
+  }
+
+  int poll_timeout_ms() const {
+    Clock::time_point first = Clock::time_point::max();
+    for (const auto& w : workers_) {
+      if (w.socket && w.task != no_task) first = std::min(first, w.deadline);
+    }
+    if (first == Clock::time_point::max()) return -1;
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(first - Clock::now()).count();
+    return static_cast<int>(std::clamp<long long>(ms + 1, 0, 60000));
+  }
+
+  void kill_overdue() {
+    const auto now = Clock::now();
+    for (auto& w : workers_) {
+      if (w.socket && w.task != no_task && w.deadline <= now && w.failure.empty()) {
+        w.failure = fmt::format("worker process {} was killed after the task ran past its {} s timeout",
+                                w.process.pid(), config_.task_timeout);
+        ::kill(w.process.pid(), SIGKILL);
+      }
+    }
+  }
+
+  std::string task_name(std::uint64_t task) const {
+    return task == no_task ? std::string("while finishing") : "task " + work_.describe_task(task);
+  }
+
+  // One failed attempt of `task`: run it again, or fail the job once it has used them all.
+  void failed_attempt(std::uint64_t task, const std::string& cause) {
+    const unsigned n = ++attempts_[task];
+    history_[task] += fmt::format("{}attempt {}: {}", n > 1 ? "; " : "", n, cause);
+    if (n >= config_.max_attempts) {
+      if (config_.max_attempts == 1) throw JobError(fmt::format("{} {}: {}", config_.name, task_name(task), cause));
+      throw JobError(fmt::format("{} {} failed {} times: {}", config_.name, task_name(task), n, history_[task]));
+    }
+    ++out_.retries;
+    retry_.push_back(task);
+  }
+
+  void handle(Worker& w, Message& msg) {
+    UniqueFd received;
+    if (!recv_message(w.socket.get(), msg, &received)) {
+      ended(w);
+      return;
+    }
+    switch (msg.h.kind) {
+      case Kind::done:
+        out_.records += msg.h.b;
+        if (!w.task_published) w.held.push_back(w.task);
+        assign(w);
+        break;
+      case Kind::reserve: {
+        const std::size_t bytes = msg.h.a;
+        if (shm_used_ + bytes <= config_.shm_budget) {
+          shm_used_ += bytes;
+          w.reserved += bytes;
+          send_message(w.socket.get(), Kind::grant, 0, 0);
+        } else if (!config_.spill_dir.empty()) {
+          send_message(w.socket.get(), Kind::spill, 0, 0, config_.spill_dir);
+        } else {
+          send_message(w.socket.get(), Kind::deny, 0, 0,
+                       fmt::format("the shared-memory budget of {} bytes is spent ({} held, {} more asked) and "
+                                   "spilling is off; raise PoolOptions::shm_budget or set a spill_dir",
+                                   config_.shm_budget, shm_used_, bytes));
+        }
+        break;
+      }
+      case Kind::publish: {
+        if (!received) throw Error("worker channel: a published segment arrived without its descriptor");
+        const bool spilled = msg.h.c != 0;
+        if (spilled) {
+          out_.spilled_bytes += msg.h.b;
+        } else {
+          w.reserved -= msg.h.b;
+          out_.shm_bytes += msg.h.b;
+        }
+        out_.published.push_back(Published{std::move(received), msg.h.a, msg.h.b, spilled});
+        // Everything the worker held, and the task it runs, is in that segment now.
+        w.held.clear();
+        w.task_published = true;
+        break;
+      }
+      case Kind::failed:
+        if (msg.h.c == 1) throw InputError(std::string(msg.body()));
+        if (config_.retry_exceptions && msg.h.a != no_task) {
+          w.failure = std::string(msg.body());  // the worker exits next; ended() retries
+        } else {
+          throw JobError(fmt::format("{} {}: {}", config_.name, task_name(msg.h.a), msg.body()));
+        }
+        break;
+      case Kind::finished:
+        out_.records += msg.h.b;
+        w.finished = true;
+        break;
+      default:
+        throw Error("worker channel: unexpected message");
+    }
+  }
+
+  // The worker's socket reached EOF: it has exited, normally after `finished`, or it died.
+  void ended(Worker& w) {
+    const pid_t pid = w.process.pid();
+    const int status = w.process.wait();
+    w.socket.reset();
+    --live_;
+    shm_used_ -= w.reserved;  // granted, never published: that memory went with the worker
+    w.reserved = 0;
+    if (w.finished && WIFEXITED(status) && WEXITSTATUS(status) == 0) return;
+    if (++deaths_ > config_.max_attempts * std::max<std::size_t>(tasks_, 1) + config_.workers) {
+      throw JobError(fmt::format("{}: workers keep dying ({} so far), the last one {}", config_.name, deaths_,
+                                 describe_status(status)));
+    }
+    const std::string cause =
+        !w.failure.empty() ? w.failure : fmt::format("worker process {} {}", pid, describe_status(status));
+    if (w.task != no_task && !w.task_published) {
+      if (WIFSIGNALED(status) && w.failure.empty()) work_.diagnose_crash(w.task);
+      failed_attempt(w.task, cause);
+    }
+    // Tasks it had finished but not yet published are lost with it. If it died writing
+    // them out, they count as failed; if it died idle, they simply run again.
+    for (const std::uint64_t t : w.held) {
+      if (w.finishing) {
+        failed_attempt(t, cause);
+      } else {
+        retry_.push_back(t);
+      }
+    }
+    w.held.clear();
+  }
+
+  std::size_t tasks_;
+  PhaseWork& work_;
+  const PhaseConfig& config_;
+  std::vector<unsigned> attempts_;
+  std::vector<std::string> history_;
+  std::deque<std::uint64_t> retry_;
+  std::size_t next_ = 0;
+  std::size_t shm_used_;
+  pid_t parent_;
+  std::deque<Worker> workers_;  // a deque: spawning never moves a Worker
+  unsigned live_ = 0;
+  unsigned deaths_ = 0;
+  PhaseOutcome out_;
 };
 
 }  // namespace
 
-void WorkerLink::reserve(std::size_t bytes) {
+SharedSegment WorkerLink::create_segment(std::size_t bytes) {
   if (!send_message(socket_, Kind::reserve, bytes, 0)) ::_exit(1);
   Message m;
   if (!recv_message(socket_, m, nullptr)) ::_exit(1);
-  if (m.h.kind == Kind::deny) throw JobError(std::string(m.body()));
+  if (m.h.kind == Kind::grant) return SharedSegment::create(bytes);
+  if (m.h.kind == Kind::spill) return SharedSegment::create_file(bytes, std::string(m.body()));
+  throw JobError(std::string(m.body()));
 }
 
 void WorkerLink::publish(const SharedSegment& segment, std::uint64_t tag) {
-  if (!send_message(socket_, Kind::publish, tag, segment.size(), {}, segment.fd())) ::_exit(1);
+  if (!send_message(socket_, Kind::publish, tag, segment.size(), {}, segment.fd(), segment.in_file() ? 1 : 0)) {
+    ::_exit(1);
+  }
 }
 
 unsigned available_cpus() noexcept {
@@ -272,122 +574,15 @@ std::size_t default_shm_budget() noexcept {
   return static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) / 2;
 }
 
+std::string default_spill_dir() {
+  const char* t = std::getenv("TMPDIR");
+  return t != nullptr && *t != '\0' ? std::string(t) : std::string("/tmp");
+}
+
 PhaseOutcome run_phase(std::size_t tasks, PhaseWork& work, const PhaseConfig& config) {
-  PhaseOutcome out;
-  if (tasks == 0) return out;
-  const auto n = static_cast<unsigned>(std::min<std::size_t>(config.workers, tasks));
-  std::vector<Worker> workers(n);
-  std::vector<UniqueFd> child_ends(n);
-  for (unsigned i = 0; i < n; ++i) {
-    int sv[2];
-    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-      throw Error(fmt::format("cannot create a worker channel: {}", std::strerror(errno)));
-    }
-    workers[i].socket.reset(sv[0]);
-    child_ends[i].reset(sv[1]);
-  }
-  // Whatever stdio holds now would otherwise be written once by each child as well.
-  std::fflush(nullptr);
-  const pid_t parent = ::getpid();
-  for (unsigned i = 0; i < n; ++i) {
-    const pid_t pid = ::fork();
-    if (pid < 0) throw Error(fmt::format("cannot fork a worker: {}", std::strerror(errno)));
-    if (pid == 0) {
-      // Keep only this worker's end: a copy of another channel's parent end would stop
-      // that worker from seeing EOF when the parent dies.
-      for (unsigned j = 0; j < n; ++j) {
-        ::close(workers[j].socket.release());
-        if (j != i && child_ends[j]) ::close(child_ends[j].release());
-      }
-      worker_main(child_ends[i].get(), work, parent);
-    }
-    workers[i].process = ChildProcess(pid);
-    child_ends[i].reset();
-  }
-  out.workers = n;
-
-  std::size_t next = 0;
-  std::size_t shm_used = config.shm_in_use;
-  auto assign = [&](Worker& w) {
-    if (next < tasks) {
-      w.task = next++;
-      send_message(w.socket.get(), Kind::task, w.task, 0);
-    } else {
-      w.task = no_task;
-      send_message(w.socket.get(), Kind::finish, 0, 0);
-    }
-  };
-  auto task_name = [&](std::uint64_t task) {
-    return task == no_task ? std::string("while finishing") : "task " + work.describe_task(task);
-  };
-  for (auto& w : workers) assign(w);
-
-  auto msg = std::make_unique<Message>();
-  std::vector<pollfd> fds;
-  std::vector<Worker*> polled;
-  unsigned live = n;
-  while (live > 0) {
-    fds.clear();
-    polled.clear();
-    for (auto& w : workers) {
-      if (w.socket) {
-        fds.push_back(pollfd{w.socket.get(), POLLIN, 0});
-        polled.push_back(&w);
-      }
-    }
-    if (::poll(fds.data(), fds.size(), -1) < 0) {
-      if (errno == EINTR) continue;
-      throw Error(fmt::format("poll: {}", std::strerror(errno)));
-    }
-    for (std::size_t k = 0; k < fds.size(); ++k) {
-      if (fds[k].revents == 0) continue;
-      Worker& w = *polled[k];
-      UniqueFd received;
-      if (!recv_message(w.socket.get(), *msg, &received)) {
-        // EOF: the worker has exited, normally after `finished`, or it died.
-        const pid_t pid = w.process.pid();
-        const int status = w.process.wait();
-        w.socket.reset();
-        --live;
-        if (!w.finished || !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-          throw JobError(fmt::format("{} {}: worker process {} {}", config.name, task_name(w.task), pid,
-                                     describe_status(status)));
-        }
-        continue;
-      }
-      switch (msg->h.kind) {
-        case Kind::done:
-          out.records += msg->h.b;
-          assign(w);
-          break;
-        case Kind::reserve:
-          if (shm_used + msg->h.a <= config.shm_budget) {
-            shm_used += msg->h.a;
-            send_message(w.socket.get(), Kind::grant, 0, 0);
-          } else {
-            send_message(w.socket.get(), Kind::deny, 0, 0,
-                         fmt::format("the shared-memory budget of {} bytes is exhausted ({} held, {} more asked); "
-                                     "raise PoolOptions::shm_budget",
-                                     config.shm_budget, shm_used, msg->h.a));
-          }
-          break;
-        case Kind::publish:
-          if (!received) throw Error("worker channel: a published segment arrived without its descriptor");
-          out.shm_bytes += msg->h.b;
-          out.published.push_back(Published{std::move(received), msg->h.a, msg->h.b});
-          break;
-        case Kind::failed:
-          throw JobError(fmt::format("{} {}: {}", config.name, task_name(msg->h.a), msg->body()));
-        case Kind::finished:
-          out.records += msg->h.b;
-          w.finished = true;
-          break;
-        default:
-          throw Error("worker channel: unexpected message");
-      }
-    }
-  }
-  return out;
+  if (tasks == 0) return {};
+  Scheduler scheduler(tasks, work, config);
+  return scheduler.run();
 }
 
 }  // namespace mapreduce::detail

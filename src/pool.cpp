@@ -1,5 +1,7 @@
 #include "mapreduce/pool.hpp"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -11,17 +13,32 @@ namespace mapreduce {
 namespace {
 constexpr unsigned max_workers = 1024;
 constexpr unsigned max_partitions = 1u << 16;
+// Every segment of a job is a descriptor the parent holds until the job ends, and a job
+// that spills can have many: let the soft limit rise to the hard one, as a server would.
+void raise_open_file_limit() noexcept {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
 }  // namespace
 
 Pool::Pool(const PoolOptions& options)
-    : workers_(options.workers != 0 ? options.workers : detail::available_cpus()),
+    : options_(options),
+      workers_(options.workers != 0 ? options.workers : detail::available_cpus()),
       partitions_(options.partitions != 0 ? options.partitions : 4 * workers_),
       chunk_bytes_(options.chunk_bytes != 0 ? options.chunk_bytes : std::size_t(1) << 20),
       shm_budget_(options.shm_budget != 0 ? options.shm_budget : detail::default_shm_budget()),
-      items_per_task_(options.items_per_task) {
+      items_per_task_(options.items_per_task),
+      spill_dir_(options.spill_dir.empty() ? detail::default_spill_dir() : options.spill_dir) {
   if (workers_ > max_workers) {
     throw OptionsError(fmt::format("workers must be between 1 and {}, not {}", max_workers, workers_));
   }
+  raise_open_file_limit();
+  if (options.max_attempts == 0) throw OptionsError("max_attempts must be at least 1");
+  if (!(options.task_timeout_seconds >= 0)) throw OptionsError("task_timeout_seconds must be 0 or more");
   if (partitions_ > max_partitions) {
     throw OptionsError(fmt::format("partitions must be between 1 and {}, not {}", max_partitions, partitions_));
   }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -48,6 +49,26 @@ SharedSegment SharedSegment::create(std::size_t bytes) {
     throw Error(fmt::format("cannot reserve {} bytes of shared memory: {}", bytes, std::strerror(err)));
   }
   s.region_ = MappedRegion::map(s.fd_.get(), bytes, true, "shared-memory segment");
+  return s;
+}
+
+SharedSegment SharedSegment::create_file(std::size_t bytes, const std::string& dir) {
+  SharedSegment s;
+  s.fd_.reset(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  if (!s.fd_ && (errno == EOPNOTSUPP || errno == EISDIR)) {
+    // A file system without O_TMPFILE: a private name, unlinked at once.
+    std::string path = dir + "/mapreduce-spill-XXXXXX";
+    s.fd_.reset(::mkostemp(path.data(), O_CLOEXEC));
+    if (s.fd_) ::unlink(path.c_str());
+  }
+  if (!s.fd_) throw Error(fmt::format("cannot create a spill file in {}: {}", dir, std::strerror(errno)));
+  s.in_file_ = true;
+  if (bytes == 0) return s;
+  // Reserve the blocks now: a write into a mapped page the disk cannot hold is a SIGBUS.
+  if (const int err = ::posix_fallocate(s.fd_.get(), 0, static_cast<off_t>(bytes)); err != 0) {
+    throw Error(fmt::format("cannot spill {} bytes to {}: {}", bytes, dir, std::strerror(err)));
+  }
+  s.region_ = MappedRegion::map(s.fd_.get(), bytes, true, "spill file");
   return s;
 }
 

@@ -142,10 +142,10 @@ TEST_CASE("an exception in a mapper fails the job with its type, message and tas
   CHECK(msg == "map task " + file.string() + " bytes 6-9: std::invalid_argument: cannot map 'bad'");
 }
 
-TEST_CASE("a worker that dies fails the job with the task and how the worker ended", "[pool][errors]") {
+TEST_CASE("a worker that keeps dying fails the job once the task has used its attempts", "[pool][errors]") {
   test::LeakCheck leaks;
   const std::vector<int> items{1, 2, 3, 4, 5, 6};
-  mapreduce::Pool pool({.workers = 3, .items_per_task = 1});
+  mapreduce::Pool pool({.workers = 3, .items_per_task = 1, .max_attempts = 3});
   auto run = [&](int how) {
     return job_error([&] {
       (void)pool.map_reduce<int, int>(
@@ -159,11 +159,12 @@ TEST_CASE("a worker that dies fails the job with the task and how the worker end
     });
   };
   const std::string killed = run(0);
-  CHECK_THAT(killed, Catch::StartsWith("map task item 3: worker process "));
-  CHECK_THAT(killed, Catch::EndsWith(" was killed by signal 9 (SIGKILL)"));
+  CHECK_THAT(killed, Catch::Matches("map task item 3 failed 3 times: attempt 1: worker process [0-9]+ was killed by "
+                                    "signal 9 \\(SIGKILL\\); attempt 2: worker process [0-9]+ was killed by signal 9 "
+                                    "\\(SIGKILL\\); attempt 3: worker process [0-9]+ was killed by signal 9 \\(SIGKILL\\)"));
   const std::string exited = run(1);
-  CHECK_THAT(exited, Catch::StartsWith("map task item 3: worker process "));
-  CHECK_THAT(exited, Catch::EndsWith(" exited with status 3"));
+  CHECK_THAT(exited, Catch::Matches("map task item 3 failed 3 times: attempt 1: worker process [0-9]+ exited with "
+                                    "status 3; attempt 2: .*; attempt 3: worker process [0-9]+ exited with status 3"));
   // The pool is still usable after a failed job.
   CHECK(pool.map_reduce<int, int>(items, [](int i, auto& emit) { emit(i % 2, i); }, std::plus<>{}).size() == 2);
 }
@@ -182,15 +183,16 @@ TEST_CASE("an exception in a reducer names the partition", "[pool][errors]") {
   CHECK_THAT(msg, Catch::Matches("reduce task partition [0-2]: std::runtime_error: reducer refused"));
 }
 
-TEST_CASE("a shared-memory budget too small for the runs fails with a clear error", "[pool][errors]") {
+TEST_CASE("with spilling off, a shared-memory budget too small for the runs fails with a clear error", "[pool][errors]") {
   test::LeakCheck leaks;
-  mapreduce::Pool pool({.workers = 2, .shm_budget = 4096});
+  mapreduce::Pool pool({.workers = 2, .shm_budget = 4096, .spill = false});
   const std::string msg = job_error([&] {
     (void)pool.map_reduce<std::uint64_t, std::uint64_t>(
         std::views::iota(std::uint64_t(0), std::uint64_t(10000)), [](std::uint64_t i, auto& emit) { emit(i, i); },
         std::plus<>{});
   });
-  CHECK_THAT(msg, Catch::Contains("the shared-memory budget of 4096 bytes is exhausted"));
+  CHECK_THAT(msg, Catch::Contains("the shared-memory budget of 4096 bytes is spent"));
+  CHECK_THAT(msg, Catch::Contains("spilling is off"));
   CHECK_THAT(msg, Catch::StartsWith("map "));
 }
 

@@ -1,6 +1,7 @@
 // wordcount: counts the words of files with a mapreduce::Pool and prints
 // "word<TAB>count" lines, most frequent first.
 #include <algorithm>
+#include <csignal>
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
@@ -35,7 +36,8 @@ constexpr const char* help_text =
     "  --stats           print what each phase did to standard error\n"
     "  -h, --help        show this help\n"
     "\n"
-    "Exit status: 0 on success, 2 for a usage or input error, 1 for any other failure.\n";
+    "Exit status: 0 on success, 2 for a usage or input error, 130 or 143 when interrupted by\n"
+    "SIGINT or SIGTERM, 1 for any other failure.\n";
 
 struct UsageError {
   std::string message;
@@ -159,7 +161,13 @@ int run(const Options& options) {
 
 int main(int argc, char** argv) {
   try {
+    // First thing: from here on SIGINT and SIGTERM stop the job cleanly (workers reaped,
+    // shared memory freed) and end the program with 130 or 143.
+    mapreduce::InterruptGuard interrupts;
     return run(parse_args(argc, argv));
+  } catch (const mapreduce::Interrupted& e) {
+    fmt::print(stderr, "wordcount: interrupted by {}\n", e.signal() == SIGINT ? "SIGINT" : "SIGTERM");
+    return 128 + e.signal();
   } catch (const UsageError& e) {
     fmt::print(stderr, "wordcount: {}\n{}", e.message, usage_text);
     return 2;

@@ -33,4 +33,16 @@ class JobError : public Error {
   using Error::Error;
 };
 
+/// A job stopped by SIGINT or SIGTERM while an InterruptGuard was in force. Its workers
+/// are killed and reaped and its shared memory freed before this is thrown.
+class Interrupted : public Error {
+ public:
+  explicit Interrupted(int signal);
+  /// The signal that arrived: SIGINT or SIGTERM.
+  [[nodiscard]] int signal() const noexcept { return signal_; }
+
+ private:
+  int signal_;
+};
+
 }  // namespace mapreduce

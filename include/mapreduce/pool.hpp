@@ -2,6 +2,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <ranges>
 #include <span>
 #include <type_traits>
@@ -17,6 +19,7 @@
 #include "mapreduce/input.hpp"
 #include "mapreduce/key.hpp"
 #include "mapreduce/stats.hpp"
+#include "mapreduce/task.hpp"
 
 namespace mapreduce {
 
@@ -27,6 +30,25 @@ struct PoolOptions {
   std::size_t chunk_bytes = 0;      ///< bytes of input per map task; 0: 1 MiB
   std::size_t shm_budget = 0;       ///< shared memory a job may hold at once; 0: half the RAM
   std::size_t items_per_task = 0;   ///< items per task for in-memory inputs; 0: about 16 tasks per worker
+
+  /// Runs of one task before the job fails. A worker that dies (a signal, abort(), _exit,
+  /// the OOM killer) costs one attempt: its task runs again in a fresh worker.
+  unsigned max_attempts = 4;
+  /// Whether an exception thrown by user code also costs an attempt and is retried. Off:
+  /// exceptions are taken as deterministic, and the first one fails the job.
+  bool retry_exceptions = false;
+  /// Replace a worker after it has run this many tasks (for user code that leaks); 0: never.
+  unsigned max_tasks_per_worker = 0;
+  /// A task running longer than this many seconds is killed and costs an attempt; 0: no limit.
+  double task_timeout_seconds = 0;
+  /// Once shm_budget is spent, further runs go to unnamed files here (0600, O_TMPFILE) and
+  /// are read from there in place. Empty: $TMPDIR, else /tmp.
+  std::string spill_dir{};
+  /// false: spending shm_budget fails the job instead of spilling.
+  bool spill = true;
+  /// Called in the worker before each task: a hook for tests that inject faults (kill the
+  /// worker, throw) into chosen tasks. Empty (the default) costs one test per task.
+  std::function<void(const TaskContext&)> before_task{};
 };
 
 namespace detail {
@@ -135,6 +157,8 @@ class Pool {
     const auto end = std::chrono::steady_clock::now();
     stats_.records = out.records;
     stats_.shared_bytes = out.shm_bytes;
+    stats_.spilled_bytes = out.spilled_bytes;
+    stats_.retries = out.retries;
     stats_.map_workers = out.workers;
     stats_.map_seconds = seconds(mapped_at, gather_at);
     stats_.gather_seconds = seconds(gather_at, end);
@@ -177,6 +201,8 @@ class Pool {
     stats_.records = mapped.records;
     stats_.distinct_keys = result.size();
     stats_.shared_bytes = mapped.shm_bytes + reduced.shm_bytes;
+    stats_.spilled_bytes = mapped.spilled_bytes + reduced.spilled_bytes;
+    stats_.retries = mapped.retries + reduced.retries;
     stats_.map_workers = mapped.workers;
     stats_.reduce_workers = reduced.workers;
     stats_.map_seconds = seconds(map_at, reduce_at);
@@ -186,8 +212,19 @@ class Pool {
     return result;
   }
 
-  [[nodiscard]] detail::PhaseConfig phase(const char* name, std::size_t in_use) const noexcept {
-    return detail::PhaseConfig{name, workers_, shm_budget_, in_use};
+  [[nodiscard]] detail::PhaseConfig phase(const char* name, std::size_t in_use) const {
+    detail::PhaseConfig c;
+    c.name = name;
+    c.workers = workers_;
+    c.shm_budget = shm_budget_;
+    c.shm_in_use = in_use;
+    c.spill_dir = options_.spill ? spill_dir_ : std::string();
+    c.max_attempts = options_.max_attempts;
+    c.retry_exceptions = options_.retry_exceptions;
+    c.max_tasks_per_worker = options_.max_tasks_per_worker;
+    c.task_timeout = options_.task_timeout_seconds;
+    c.before_task = &options_.before_task;
+    return c;
   }
   [[nodiscard]] std::size_t items_per_task(std::size_t n) const noexcept;
   [[nodiscard]] std::size_t flush_bytes() const noexcept;
@@ -195,11 +232,13 @@ class Pool {
     return std::chrono::duration<double>(b - a).count();
   }
 
+  PoolOptions options_;
   unsigned workers_;
   unsigned partitions_;
   std::size_t chunk_bytes_;
   std::size_t shm_budget_;
   std::size_t items_per_task_;
+  std::string spill_dir_;
   JobStats stats_;
 };
 

@@ -16,6 +16,8 @@ struct JobStats {
   std::uint64_t records = 0;        // pairs emitted by the mappers (items, for Pool::map)
   std::uint64_t distinct_keys = 0;  // pairs in the result
   std::uint64_t shared_bytes = 0;   // shared memory written: runs plus reduced partitions
+  std::uint64_t spilled_bytes = 0;  // written to spill files once the budget was spent
+  unsigned retries = 0;             // task attempts that failed and ran again
   unsigned map_workers = 0;         // processes forked per phase
   unsigned reduce_workers = 0;
 };

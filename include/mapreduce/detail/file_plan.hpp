@@ -21,6 +21,9 @@ class FilePlan {
   [[nodiscard]] std::size_t tasks() const noexcept { return task_begin_.size() - 1; }
   [[nodiscard]] std::uint64_t total_bytes() const noexcept { return total_bytes_; }
   [[nodiscard]] std::string describe(std::size_t task) const;
+  // Throws InputError if a file of `task` is now shorter than when the job began: reading
+  // its mapping past the new end raised SIGBUS in the worker.
+  void check_unchanged(std::size_t task) const;
 
   // In a worker: calls f(chunk) for each non-empty piece of `task`, records whole.
   template <class F>

@@ -38,6 +38,7 @@ class ItemSource {
   [[nodiscard]] std::string describe(std::size_t t) const {
     return end(t) - begin(t) == 1 ? fmt::format("item {}", begin(t)) : fmt::format("items {}-{}", begin(t), end(t) - 1);
   }
+  void diagnose_crash(std::size_t) const noexcept {}
   template <class F>
   void for_each_input(std::size_t t, F&& f) const {
     for (std::size_t i = begin(t); i < end(t); ++i) f(std::ranges::begin(items_)[static_cast<std::ptrdiff_t>(i)]);
@@ -54,6 +55,7 @@ class FileSource {
   explicit FileSource(FilePlan& plan) noexcept : plan_(plan) {}
   [[nodiscard]] std::size_t tasks() const noexcept { return plan_.tasks(); }
   [[nodiscard]] std::string describe(std::size_t t) const { return plan_.describe(t); }
+  void diagnose_crash(std::size_t t) const { plan_.check_unchanged(t); }
   template <class F>
   void for_each_input(std::size_t t, F&& f) {
     plan_.for_each_chunk(t, f);
@@ -78,6 +80,7 @@ class MapWork final : public PhaseWork {
   }
   void finish(WorkerLink& link) override { buffer_.flush(link); }
   [[nodiscard]] std::string describe_task(std::size_t task) const override { return source_.describe(task); }
+  void diagnose_crash(std::size_t task) const override { source_.diagnose_crash(task); }
 
  private:
   Source& source_;
@@ -91,8 +94,7 @@ template <class K, class Out, class Pairs>
 void publish_pairs(WorkerLink& link, std::uint64_t tag, const Pairs& pairs) {
   std::size_t bytes = 8;
   for (const auto& [key, value] : pairs) bytes += KeyTraits<K>::size(key) + Codec<Out>::size(value);
-  link.reserve(bytes);
-  SharedSegment segment = SharedSegment::create(bytes);
+  SharedSegment segment = link.create_segment(bytes);
   char* p = segment.data();
   const std::uint64_t count = pairs.size();
   std::memcpy(p, &count, 8);
@@ -153,47 +155,47 @@ class ReduceWork final : public PhaseWork {
     publish_pairs<K, V>(link, p, pairs);
   }
 
-  void reduce_grouping(std::uint32_t p, std::uint64_t n, WorkerLink& link) {
-    struct Ref {
-      std::uint64_t hash;
-      View key;
-      std::uint32_t task;
-      const char* value;
+  // Every run of the partition is sorted by (hash, key, task): merge them as streams, so
+  // memory holds one cursor per run and the values of one key, however large the runs
+  // (spilled runs are read from their files in place).
+  void reduce_grouping(std::uint32_t p, std::uint64_t, WorkerLink& link) {
+    struct Cursor {
+      const char* at;
+      const char* end;
     };
-    std::vector<Ref> refs;
-    refs.reserve(n);
+    std::vector<Cursor> heap;
     for (const auto& v : views_) {
       const std::string_view run = v.run(p);
-      for (const char* r = run.data(); r != run.data() + run.size();) {
-        Ref ref;
-        std::memcpy(&ref.hash, r, 8);
-        std::memcpy(&ref.task, r + 8, 4);
-        r += 12;
-        ref.key = KeyTraits<K>::read(r);
-        ref.value = r;
-        (void)Codec<V>::read(r);
-        refs.push_back(ref);
-      }
+      if (!run.empty()) heap.push_back(Cursor{run.data(), run.data() + run.size()});
     }
-    // Runs hold each task's records in emit order, and a task's records sit in one run,
-    // so a stable sort by (hash, key, task) hands every key its values in task order.
-    std::stable_sort(refs.begin(), refs.end(), [](const Ref& a, const Ref& b) {
-      if (a.hash != b.hash) return a.hash < b.hash;
-      if (!KeyTraits<K>::equal(a.key, b.key)) return KeyTraits<K>::less(a.key, b.key);
-      return a.task < b.task;
-    });
+    // std::*_heap keep the largest first: invert the order for a min-heap.
+    auto later = [](const Cursor& a, const Cursor& b) { return tagged_record_less<K>(b.at, a.at); };
+    std::make_heap(heap.begin(), heap.end(), later);
     std::vector<std::pair<View, Out>> pairs;
     std::vector<V> values;
-    for (std::size_t i = 0; i < refs.size();) {
-      std::size_t j = i;
+    while (!heap.empty()) {
+      std::uint64_t hash;
+      std::memcpy(&hash, heap.front().at, 8);
+      const char* kp = heap.front().at + 12;
+      const View key = KeyTraits<K>::read(kp);
       values.clear();
-      while (j < refs.size() && refs[j].hash == refs[i].hash && KeyTraits<K>::equal(refs[j].key, refs[i].key)) {
-        const char* q = refs[j].value;
-        values.push_back(Codec<V>::read(q));
-        ++j;
+      for (;;) {
+        // Take the smallest record while it has this key; its cursor moves on.
+        std::uint64_t h;
+        std::memcpy(&h, heap.front().at, 8);
+        const char* r = heap.front().at + 12;
+        if (h != hash || !KeyTraits<K>::equal(KeyTraits<K>::read(r), key)) break;
+        values.push_back(Codec<V>::read(r));
+        std::pop_heap(heap.begin(), heap.end(), later);
+        heap.back().at = r;
+        if (r == heap.back().end) {
+          heap.pop_back();
+        } else {
+          std::push_heap(heap.begin(), heap.end(), later);
+        }
+        if (heap.empty()) break;
       }
-      pairs.emplace_back(refs[i].key, reducer_(refs[i].key, std::span<const V>(values)));
-      i = j;
+      pairs.emplace_back(key, reducer_(key, std::span<const V>(values)));
     }
     publish_pairs<K, Out>(link, p, pairs);
   }
@@ -262,8 +264,7 @@ class ItemsMapWork final : public PhaseWork {
  private:
   void flush(WorkerLink& link) {
     if (buffer_.empty()) return;
-    link.reserve(buffer_.size());
-    SharedSegment segment = SharedSegment::create(buffer_.size());
+    SharedSegment segment = link.create_segment(buffer_.size());
     std::memcpy(segment.data(), buffer_.data(), buffer_.size());
     link.publish(segment, 0);
     std::vector<char>().swap(buffer_);

@@ -3,6 +3,7 @@
 // combine operation, or per-partition byte runs when every pair must reach the reducer.
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -14,6 +15,25 @@
 #include "mapreduce/partition.hpp"
 
 namespace mapreduce::detail {
+
+// Orders two tagged records ([hash][task][key]...) by (hash, key, task): the order runs
+// of jobs without a combiner are written in, and merged in by the reducers.
+template <class K>
+bool tagged_record_less(const char* a, const char* b) noexcept {
+  std::uint64_t ha, hb;
+  std::memcpy(&ha, a, 8);
+  std::memcpy(&hb, b, 8);
+  if (ha != hb) return ha < hb;
+  const char* ka = a + 12;
+  const char* kb = b + 12;
+  const auto va = KeyTraits<K>::read(ka);
+  const auto vb = KeyTraits<K>::read(kb);
+  if (!KeyTraits<K>::equal(va, vb)) return KeyTraits<K>::less(va, vb);
+  std::uint32_t ta, tb;
+  std::memcpy(&ta, a + 8, 4);
+  std::memcpy(&tb, b + 8, 4);
+  return ta < tb;
+}
 
 template <class K, class V>
 class MapBuffer {
@@ -85,8 +105,7 @@ class MapBuffer {
     offsets[0] = header;
     for (std::uint32_t p = 0; p < partitions_; ++p) offsets[p + 1] = offsets[p] + bytes[p];
     const std::size_t total = offsets[partitions_];
-    link.reserve(total);
-    SharedSegment segment = SharedSegment::create(total);
+    SharedSegment segment = link.create_segment(total);
     char* base = segment.data();
     const RunSetHeader h{run_set_magic, partitions_, combine_ == nullptr ? 1u : 0u};
     std::memcpy(base, &h, sizeof(h));
@@ -102,8 +121,26 @@ class MapBuffer {
       });
       table_.clear();
     } else {
+      // Each run goes out sorted by (hash, key, task), emit order kept within a task (a
+      // stable sort), so reducers merge the runs as streams instead of holding them.
+      std::vector<const char*> records;
       for (std::uint32_t p = 0; p < partitions_; ++p) {
-        if (!runs_[p].empty()) std::memcpy(base + offsets[p], runs_[p].data(), runs_[p].size());
+        records.clear();
+        for (const char* r = runs_[p].data(); r != runs_[p].data() + runs_[p].size();) {
+          records.push_back(r);
+          r += 12;
+          (void)KeyTraits<K>::read(r);
+          (void)Codec<V>::read(r);
+        }
+        std::stable_sort(records.begin(), records.end(), tagged_record_less<K>);
+        char* out = base + offsets[p];
+        for (const char* r : records) {
+          const char* q = r + 12;
+          (void)KeyTraits<K>::read(q);
+          (void)Codec<V>::read(q);
+          std::memcpy(out, r, static_cast<std::size_t>(q - r));
+          out += q - r;
+        }
         std::vector<char>().swap(runs_[p]);
         run_counts_[p] = 0;
       }

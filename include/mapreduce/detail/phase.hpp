@@ -1,30 +1,37 @@
 #pragma once
 // One phase of a job (map, reduce, or a plain parallel map): a number of tasks run by a
 // set of forked worker processes. The parent schedules tasks one at a time to whichever
-// worker is idle, watches every worker, and collects the shared-memory segments they
-// publish. The work itself is type-erased behind PhaseWork, so this plumbing (fork,
-// sockets, poll, waitpid) is compiled once in src/ and never reaches user code.
+// worker is idle, watches every worker, collects the segments they publish, and replaces a
+// worker that dies, running its lost tasks again. The work itself is type-erased behind
+// PhaseWork, so this plumbing (fork, sockets, poll, waitpid) is compiled once in src/ and
+// never reaches user code.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "mapreduce/detail/resource.hpp"
+#include "mapreduce/task.hpp"
 
 namespace mapreduce::detail {
 
 class WorkerLink;
 
-// What the workers of one phase do. Its methods run in a worker process.
+// What the workers of one phase do. run_task and finish run in a worker process.
 class PhaseWork {
  public:
   virtual ~PhaseWork() = default;
-  // Runs task `task`. May publish segments through `link`.
+  // Runs task `task`. May publish segments through `link`; a published segment holds the
+  // output of this task and of every task the worker ran since its last publish.
   virtual void run_task(std::size_t task, WorkerLink& link) = 0;
   // Runs once when no task is left for this worker: publish what is still held.
   virtual void finish(WorkerLink& link) = 0;
   // Names a task in an error message, e.g. "words.txt bytes 0-1048576". Runs in the parent.
   [[nodiscard]] virtual std::string describe_task(std::size_t task) const = 0;
+  // Runs in the parent when a worker died by a signal while running `task`: throws an
+  // InputError if the task's input explains it (a mapped file that shrank raises SIGBUS).
+  virtual void diagnose_crash(std::size_t /*task*/) const {}
 };
 
 // A segment a worker handed to the parent, with the tag the worker gave it.
@@ -32,33 +39,43 @@ struct Published {
   UniqueFd fd;
   std::uint64_t tag = 0;
   std::uint64_t bytes = 0;
+  bool spilled = false;  // a file in the spill directory rather than shared memory
 };
 
 struct PhaseConfig {
   const char* name = "map";        // for messages: "map", "reduce"
-  unsigned workers = 1;            // at most this many processes (never more than tasks)
+  unsigned workers = 1;            // at most this many processes at once (never more than tasks)
   std::size_t shm_budget = 0;      // bytes of shared memory the job may hold at once
   std::size_t shm_in_use = 0;      // already held by earlier phases of the job
+  std::string spill_dir;           // where runs go once the budget is spent; empty: no spilling
+  unsigned max_attempts = 4;       // runs of one task before the job fails
+  bool retry_exceptions = false;   // an exception from user code counts as a failed attempt
+  unsigned max_tasks_per_worker = 0;  // replace a worker after this many tasks; 0: never
+  double task_timeout = 0;         // seconds; a task running longer is killed; 0: no limit
+  const std::function<void(const TaskContext&)>* before_task = nullptr;  // fault injection
 };
 
 struct PhaseOutcome {
   std::vector<Published> published;
   std::uint64_t records = 0;      // what workers counted through WorkerLink::add_records
-  std::size_t shm_bytes = 0;      // bytes of the segments published in this phase
-  unsigned workers = 0;           // processes forked
+  std::size_t shm_bytes = 0;      // bytes of the segments published in shared memory
+  std::size_t spilled_bytes = 0;  // bytes of the segments published as spill files
+  unsigned workers = 0;           // processes forked, replacements included
+  unsigned retries = 0;           // task attempts that failed and were run again
 };
 
 // Runs `tasks` tasks of `work` and returns what the workers published.
-// Throws JobError when a task throws or a worker dies; every worker is reaped first.
+// Throws JobError when a task fails for good, Interrupted when an InterruptGuard's signal
+// arrives; every worker is killed and reaped first.
 PhaseOutcome run_phase(std::size_t tasks, PhaseWork& work, const PhaseConfig& config);
 
 // The worker's end of its channel to the parent.
 class WorkerLink {
  public:
   explicit WorkerLink(int socket) noexcept : socket_(socket) {}
-  // Asks the parent for `bytes` of the job's shared-memory budget; throws JobError if
-  // the budget cannot cover them.
-  void reserve(std::size_t bytes);
+  // A new writable segment of `bytes`: shared memory while the job's budget lasts, then
+  // a file in the spill directory. Throws JobError when neither can be had.
+  SharedSegment create_segment(std::size_t bytes);
   // Hands the segment to the parent (the descriptor travels over the socket).
   void publish(const SharedSegment& segment, std::uint64_t tag);
   void add_records(std::uint64_t n) noexcept { records_ += n; }
@@ -78,5 +95,8 @@ unsigned available_cpus() noexcept;
 
 // The default shared-memory budget: half of the physical memory.
 std::size_t default_shm_budget() noexcept;
+
+// The default spill directory: $TMPDIR, else /tmp.
+std::string default_spill_dir();
 
 }  // namespace mapreduce::detail

@@ -65,16 +65,21 @@ class MappedRegion {
 class SharedSegment {
  public:
   SharedSegment() noexcept = default;
-  static SharedSegment create(std::size_t bytes);  // writable
+  static SharedSegment create(std::size_t bytes);  // writable, in memory
+  // Writable, in an unnamed file of `dir` (O_TMPFILE, mode 0600): the spill path. The
+  // file has no name to find or to leave behind; it goes with its last descriptor.
+  static SharedSegment create_file(std::size_t bytes, const std::string& dir);
   static SharedSegment open(int fd);                // read-only mapping of a borrowed fd
 
   [[nodiscard]] char* data() const noexcept { return region_.data(); }
   [[nodiscard]] std::size_t size() const noexcept { return region_.size(); }
   [[nodiscard]] int fd() const noexcept { return fd_.get(); }
+  [[nodiscard]] bool in_file() const noexcept { return in_file_; }
 
  private:
   UniqueFd fd_;
   MappedRegion region_;
+  bool in_file_ = false;
 };
 
 }  // namespace mapreduce::detail
