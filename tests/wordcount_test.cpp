@@ -1,5 +1,14 @@
 // The word-count program end to end, as a user runs it.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
 
 #include <algorithm>
 #include <cstdio>
@@ -43,6 +52,66 @@ std::string expected_output(const std::map<std::string, std::uint64_t>& counts, 
   std::string out;
   for (const auto& [w, n] : v) out += fmt::format("{}\t{}\n", w, n);
   return out;
+}
+
+// Starts wordcount with `args`, stdout to /dev/null and stderr to `err`; returns its pid.
+pid_t start_wordcount(const std::vector<std::string>& args, const std::filesystem::path& err) {
+  std::vector<char*> argv{const_cast<char*>(WORDCOUNT_EXE)};
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, WORDCOUNT_EXE, &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  REQUIRE(rc == 0);
+  return pid;
+}
+
+std::vector<pid_t> children_of(pid_t parent) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(e.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto close = line.rfind(')');
+    if (close == std::string::npos || line.size() < close + 4) continue;
+    std::istringstream rest(line.substr(close + 2));
+    char state;
+    pid_t ppid;
+    rest >> state >> ppid;
+    if (ppid == parent && state != 'Z') out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+bool alive(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  const auto close = line.rfind(')');
+  return close != std::string::npos && line[close + 2] != 'Z';
+}
+
+// Waits, generously, until wordcount has forked its map workers. A chunk of 64 bytes makes
+// the job tens of thousands of tasks long, so it is still running when they are seen.
+std::vector<pid_t> wait_for_workers(pid_t pid) {
+  std::vector<pid_t> workers;
+  for (int i = 0; i < 2000 && workers.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    workers = children_of(pid);
+  }
+  return workers;
+}
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream f(p);
+  return {std::istreambuf_iterator<char>(f), {}};
 }
 
 }  // namespace
@@ -113,4 +182,90 @@ TEST_CASE("wordcount: usage and input errors are one line and exit 2", "[wordcou
   r = wordcount(dir, "--help");
   CHECK(r.status == 0);
   CHECK_THAT(r.out, Catch::Contains("A word is a maximal run of bytes"));
+}
+
+TEST_CASE("wordcount: SIGINT and SIGTERM stop the job, reap the workers, exit 130 and 143", "[wordcount][faults]") {
+  test::TempDir dir;
+  const auto file = dir.write("big.txt", test::random_text(77, 4 << 20));
+  for (int sig : {SIGINT, SIGTERM}) {
+    const auto before = test::dir_entries("/dev/shm");
+    const auto err = dir.path() / "err";
+    const pid_t pid = start_wordcount({"--workers", "2", "--chunk-bytes", "64", file.string()}, err);
+    const auto workers = wait_for_workers(pid);
+    REQUIRE_FALSE(workers.empty());
+    REQUIRE(::kill(pid, sig) == 0);
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 128 + sig);
+    CHECK(slurp(err) == std::string("wordcount: interrupted by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + "\n");
+    for (pid_t w : workers) CHECK_FALSE(alive(w));  // reaped by wordcount before it exited
+    CHECK(test::dir_entries("/dev/shm") == before);
+  }
+}
+
+TEST_CASE("wordcount killed with SIGKILL: no worker survives, nothing is left", "[wordcount][faults]") {
+  test::TempDir dir;
+  const auto file = dir.write("big.txt", test::random_text(78, 4 << 20));
+  REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);  // orphaned workers come to this process
+  const auto before = test::dir_entries("/dev/shm");
+  const pid_t pid = start_wordcount({"--workers", "2", "--chunk-bytes", "64", file.string()}, dir.path() / "err");
+  const auto workers = wait_for_workers(pid);
+  REQUIRE_FALSE(workers.empty());
+  REQUIRE(::kill(pid, SIGKILL) == 0);
+  REQUIRE(::waitpid(pid, nullptr, 0) == pid);
+  // PR_SET_PDEATHSIG kills them at once; the generous wait only guards against a hang.
+  for (int i = 0; i < 500 && std::any_of(workers.begin(), workers.end(), alive); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (pid_t w : workers) {
+    CHECK_FALSE(alive(w));
+    ::waitpid(w, nullptr, 0);
+  }
+  CHECK(test::dir_entries("/dev/shm") == before);
+  ::prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
+TEST_CASE("wordcount: odd but valid inputs give the reference counts", "[wordcount][input]") {
+  test::TempDir dir;
+  std::string noise(300000, '\0');
+  std::mt19937_64 rng(4);
+  for (auto& c : noise) c = static_cast<char>(rng() % 256);  // random bytes: NULs, invalid UTF-8
+  const auto random_bytes = dir.write("random.bin", noise);
+  const auto empty = dir.write("empty", "");
+  const std::string odd_name = "name with spaces and \xc3\xa9\xff bytes.txt";
+  const auto odd = dir.write(odd_name, "Caf\xc3\xa9 caf\xc3\xa9 \xff\xfe");
+  std::string one_line = test::random_text(8, 8 << 20);
+  std::replace(one_line.begin(), one_line.end(), '\n', ' ');
+  const auto long_line = dir.write("long_line", one_line);  // 8 MiB, no newline: 128 chunks of 64 KiB
+  const auto fifo = dir.path() / "fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  std::thread writer([&] {
+    std::ofstream f(fifo);
+    f << "from a fifo FROM\n";
+  });
+  const Run r = wordcount(dir, "--workers 2 --chunk-bytes 65536 '" + random_bytes.string() + "' '" + empty.string() +
+                                   "' '" + odd.string() + "' '" + long_line.string() + "' '" + fifo.string() + "'");
+  writer.join();
+  CHECK(r.status == 0);
+  CHECK(r.err.empty());
+  CHECK(r.out == expected_output(test::reference_counts(
+                     {noise, "", "Caf\xc3\xa9 caf\xc3\xa9 \xff\xfe", one_line, "from a fifo FROM\n"})));
+}
+
+TEST_CASE("wordcount: a file it may not read is an input error", "[wordcount][input]") {
+  test::TempDir dir;
+  const auto file = dir.write("secret.txt", "hidden words");
+  REQUIRE(::chmod(file.c_str(), 0) == 0);
+  REQUIRE(::chmod(dir.path().c_str(), 0755) == 0);
+  // root reads any file: run the program as nobody then.
+  const std::string as = ::geteuid() == 0 ? "setpriv --reuid=65534 --regid=65534 --clear-groups " : "";
+  const auto err = dir.path() / "err";
+  const std::string cmd = fmt::format("{}'{}' '{}' 2>'{}' >/dev/null", as, WORDCOUNT_EXE, file.string(), err.string());
+  const int st = std::system(cmd.c_str());
+  REQUIRE(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 2);
+  std::ifstream e(err);
+  std::string msg((std::istreambuf_iterator<char>(e)), {});
+  CHECK(msg == "wordcount: " + file.string() + ": cannot open: Permission denied\n");
 }
