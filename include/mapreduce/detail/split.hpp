@@ -20,7 +20,14 @@ namespace mapreduce::detail {
     return p == nullptr ? size : static_cast<std::uint64_t>(static_cast<const char*>(p) - data) + 1;
   };
   std::uint64_t first = begin;
-  if (first > 0 && data[first - 1] != delimiter) first = after_next_delimiter(first);
+  if (first > 0 && data[first - 1] != delimiter) {
+    // Look for a record start only inside the piece: a piece in the middle of one long
+    // record owns nothing, and must not scan to the record's end to find that out (with a
+    // 1 GiB line, every piece would).
+    const void* p = std::memchr(data + first, delimiter, end - first);
+    if (p == nullptr) return {end, end};
+    first = static_cast<std::uint64_t>(static_cast<const char*>(p) - data) + 1;
+  }
   std::uint64_t last = end;
   if (last < size && last > 0 && data[last - 1] != delimiter) last = after_next_delimiter(last);
   return {first, last};
