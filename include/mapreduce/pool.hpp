@@ -186,7 +186,8 @@ class Pool {
         return (*static_cast<R*>(const_cast<void*>(ctx)))(a, b);
       };
     }
-    detail::MapBuffer<K, V> buffer(partitions_, combine_fn, static_cast<const void*>(&reducer));
+    constexpr bool sum = std::is_same_v<std::decay_t<R>, std::plus<>> || std::is_same_v<std::decay_t<R>, std::plus<V>>;
+    detail::MapBuffer<K, V> buffer(partitions_, combine_fn, static_cast<const void*>(&reducer), sum);
     detail::MapWork<K, V, Source, Mapper> map_work(source, mapper, buffer, flush_bytes());
     detail::PhaseOutcome mapped = detail::run_phase(source.tasks(), map_work, phase("map", 0));
     const auto reduce_at = std::chrono::steady_clock::now();

@@ -75,6 +75,7 @@ class MapWork final : public PhaseWork {
     buffer_.set_task(task);
     Emitter<K, V> emit(buffer_);
     source_.for_each_input(task, [&](auto&& input) { mapper_(input, emit); });
+    buffer_.drain();
     link.add_records(buffer_.take_records());
     if (buffer_.memory_bytes() >= flush_bytes_) buffer_.flush(link);
   }

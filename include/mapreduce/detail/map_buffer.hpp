@@ -42,8 +42,9 @@ class MapBuffer {
   // Folds b into a; ctx is the user's combine operation. Null: no combiner.
   using CombineFn = V (*)(const void* ctx, const V& a, const V& b);
 
-  MapBuffer(std::uint32_t partitions, CombineFn combine, const void* ctx)
-      : partitions_(partitions), combine_(combine), ctx_(ctx) {
+  // `sum`: the combine operation is +, applied inline rather than through `combine`.
+  MapBuffer(std::uint32_t partitions, CombineFn combine, const void* ctx, bool sum = false)
+      : partitions_(partitions), combine_(combine), ctx_(ctx), sum_(sum) {
     if (combine_ == nullptr) {
       runs_.resize(partitions);
       run_counts_.resize(partitions);
@@ -54,7 +55,19 @@ class MapBuffer {
     const std::uint64_t h = KeyTraits<K>::hash(key);
     ++records_;
     if (combine_ != nullptr) {
-      table_.add(h, key, value, [this](const V& a, const V& b) { return combine_(ctx_, a, b); });
+      // Hash now, insert a few emits later: the slot's cache line is on its way meanwhile,
+      // so the misses of a batch of lookups overlap instead of queueing one by one.
+      if constexpr (std::is_same_v<View, std::string_view>) {
+        if (key.size() > max_pending_key) {
+          combine_into_table(h, key, value);
+          return;
+        }
+      }
+      table_.prefetch(h);
+      Pending& slot = pending_[pending_count_ % pending_depth];
+      if (pending_count_ >= pending_depth) combine_into_table(slot.hash, slot.key(), slot.value);
+      slot.set(h, key, value);
+      ++pending_count_;
     } else {
       const std::uint32_t part = partition_of(h, partitions_);
       std::vector<char>& run = runs_[part];
@@ -69,11 +82,23 @@ class MapBuffer {
     }
   }
 
+  // Folds the emits still waiting in the prefetch ring into the table.
+  void drain() {
+    const std::size_t n = std::min(pending_count_, pending_depth);
+    for (std::size_t i = pending_count_ - n; i < pending_count_; ++i) {
+      const Pending& p = pending_[i % pending_depth];
+      combine_into_table(p.hash, p.key(), p.value);
+    }
+    pending_count_ = 0;
+  }
+
   // Tags the records that follow (jobs without a combiner) so reducers can put each
   // key's values in task order: the same order whichever worker ran which task.
   void set_task(std::size_t task) noexcept { task_ = static_cast<std::uint32_t>(task); }
 
-  [[nodiscard]] bool empty() const noexcept { return combine_ != nullptr ? table_.empty() : run_bytes_ == 0; }
+  [[nodiscard]] bool empty() const noexcept {
+    return combine_ != nullptr ? table_.empty() && pending_count_ == 0 : run_bytes_ == 0;
+  }
   [[nodiscard]] std::size_t memory_bytes() const noexcept {
     return combine_ != nullptr ? table_.memory_bytes() : run_bytes_;
   }
@@ -86,6 +111,7 @@ class MapBuffer {
   // Writes everything held into one new segment of runs, hands it to the parent, and
   // starts empty again.
   void flush(WorkerLink& link) {
+    drain();
     if (empty()) return;
     std::vector<std::uint64_t> bytes(partitions_, 0), counts(partitions_, 0);
     if (combine_ != nullptr) {
@@ -150,9 +176,50 @@ class MapBuffer {
   }
 
  private:
+  static constexpr std::size_t pending_depth = 16;
+  static constexpr std::size_t max_pending_key = 32;
+  // One emit waiting in the prefetch ring; a string key is copied (the mapper's buffer may
+  // change before the insert).
+  struct Pending {
+    std::uint64_t hash = 0;
+    V value{};
+    std::conditional_t<std::is_same_v<View, std::string_view>, std::uint32_t, View> k{};
+    char bytes[std::is_same_v<View, std::string_view> ? max_pending_key : 1] = {};
+    void set(std::uint64_t h, View key, const V& v) {
+      hash = h;
+      value = v;
+      if constexpr (std::is_same_v<View, std::string_view>) {
+        k = static_cast<std::uint32_t>(key.size());
+        std::memcpy(bytes, key.data(), key.size());
+      } else {
+        k = key;
+      }
+    }
+    [[nodiscard]] View key() const noexcept {
+      if constexpr (std::is_same_v<View, std::string_view>) {
+        return {bytes, k};
+      } else {
+        return k;
+      }
+    }
+  };
+
+  void combine_into_table(std::uint64_t h, View key, const V& value) {
+    if (sum_) {
+      if constexpr (requires(V a, V b) { a + b; }) {
+        table_.add(h, key, value, [](const V& a, const V& b) -> V { return static_cast<V>(a + b); });
+        return;
+      }
+    }
+    table_.add(h, key, value, [this](const V& a, const V& b) { return combine_(ctx_, a, b); });
+  }
+
   std::uint32_t partitions_;
   CombineFn combine_;
   const void* ctx_;
+  bool sum_;
+  Pending pending_[pending_depth];
+  std::size_t pending_count_ = 0;
   CombineTable<K, V, true> table_;
   std::vector<std::vector<char>> runs_;
   std::vector<std::uint64_t> run_counts_;

@@ -3,19 +3,31 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string_view>
 #include <type_traits>
 #include <vector>
 
 #include "mapreduce/detail/arena.hpp"
+#include "mapreduce/detail/slot_array.hpp"
 #include "mapreduce/key.hpp"
 
 namespace mapreduce::detail {
 
+// The first 8 bytes of a string key, zero-padded: keys of up to 8 bytes (most words) are
+// compared inside the slot, without touching the bytes the slot points to.
+inline std::uint64_t key_prefix(std::string_view k) noexcept {
+  std::uint64_t v = 0;
+  std::memcpy(&v, k.data(), std::min<std::size_t>(k.size(), 8));
+  return v;
+}
+
 // Open addressing with linear probing over a power-of-two array of slots. Each slot keeps
 // the key's full hash, so a probe compares 8 bytes before it looks at a key, and growing
-// never hashes a key again. A hash of 0 marks an empty slot (hashes are never 0).
+// never hashes a key again. A hash of 0 marks an empty slot (hashes are never 0). Large
+// arrays ask for huge pages: with hundreds of thousands of keys the table, not the input,
+// is what misses the cache and the TLB.
 //
 // With CopyKeys, string keys are copied into an arena (the map side: the mapper's text may
 // be gone after emit). Without it, the table keeps views into memory that outlives it (the
@@ -24,21 +36,31 @@ template <class K, class V, bool CopyKeys>
 class CombineTable {
  public:
   using View = typename KeyTraits<K>::view;
-  struct Slot {
+  static constexpr bool string_keys = std::is_same_v<View, std::string_view>;
+  struct StringSlot {
+    std::uint64_t hash;
+    std::uint64_t prefix;
+    std::string_view key;
+    V value;
+  };
+  struct PlainSlot {
     std::uint64_t hash;
     View key;
     V value;
   };
+  using Slot = std::conditional_t<string_keys, StringSlot, PlainSlot>;
 
   explicit CombineTable(std::size_t expected_keys = 1024) { reset_capacity(expected_keys); }
 
   // Adds `value` under `key`, folding it into the value already there with `combine`.
   template <class Combine>
   void add(std::uint64_t hash, View key, const V& value, Combine&& combine) {
+    std::uint64_t prefix = 0;
+    if constexpr (string_keys) prefix = key_prefix(key);
     std::size_t i = hash & mask_;
     for (;;) {
       Slot& s = slots_[i];
-      if (s.hash == hash && KeyTraits<K>::equal(s.key, key)) {
+      if (s.hash == hash && same_key(s, key, prefix)) {
         s.value = combine(s.value, value);
         return;
       }
@@ -52,14 +74,18 @@ class CombineTable {
     }
     Slot& s = slots_[i];
     s.hash = hash;
-    if constexpr (CopyKeys && std::is_same_v<View, std::string_view>) {
-      s.key = arena_.copy(key);
+    if constexpr (string_keys) {
+      s.prefix = prefix;
+      s.key = CopyKeys ? arena_.copy(key) : key;
     } else {
       s.key = key;
     }
     s.value = value;
     ++size_;
   }
+
+  // Starts loading the slot where `hash` would go, for an add() a little later.
+  void prefetch(std::uint64_t hash) const noexcept { __builtin_prefetch(&slots_[hash & mask_]); }
 
   template <class F>
   void for_each(F&& f) const {
@@ -91,16 +117,24 @@ class CombineTable {
   }
 
  private:
+  static bool same_key(const Slot& s, View key, std::uint64_t prefix) noexcept {
+    if constexpr (string_keys) {
+      if (s.prefix != prefix || s.key.size() != key.size()) return false;
+      return key.size() <= 8 || std::memcmp(s.key.data() + 8, key.data() + 8, key.size() - 8) == 0;
+    } else {
+      return KeyTraits<K>::equal(s.key, key);
+    }
+  }
   void reset_capacity(std::size_t expected_keys) {
     std::size_t cap = 16;
     while (cap < expected_keys * 2) cap *= 2;
-    slots_ = std::make_unique<Slot[]>(cap);  // value-initialized: every hash is 0
+    slots_ = SlotArray<Slot>(cap);  // zeroed: every hash is 0
     mask_ = cap - 1;
   }
   void grow() {
     const std::size_t old_cap = mask_ + 1;
-    auto old = std::move(slots_);
-    slots_ = std::make_unique<Slot[]>(old_cap * 2);
+    SlotArray<Slot> old = std::move(slots_);
+    slots_ = SlotArray<Slot>(old_cap * 2);
     mask_ = old_cap * 2 - 1;
     for (std::size_t j = 0; j < old_cap; ++j) {
       if (old[j].hash == 0) continue;
@@ -110,7 +144,7 @@ class CombineTable {
     }
   }
 
-  std::unique_ptr<Slot[]> slots_;
+  SlotArray<Slot> slots_;
   std::size_t mask_ = 0;
   std::size_t size_ = 0;
   Arena arena_;
