@@ -128,14 +128,19 @@ std::string make_word(std::mt19937_64& rng) {
   std::size_t syllables =
       1 + pick_index(rng, kSyllableWeights, std::size(kSyllableWeights));
   std::string w;
+  bool closed = false;  // the previous syllable ends with a consonant
   for (std::size_t s = 0; s < syllables; ++s) {
-    // Only the first syllable may start with a vowel: no vowel clusters across syllables.
+    // Only the first syllable may start with a vowel (no vowel clusters across syllables),
+    // and after a closed syllable only a single consonant may follow (no "rthtl").
     std::string_view onset = pick(rng, kOnsets);
-    while (s > 0 && onset.empty()) onset = pick(rng, kOnsets);
+    while (s > 0 && (onset.empty() || (closed && onset.size() > 1))) onset = pick(rng, kOnsets);
     w += onset;
     w += pick(rng, kVowels);
     // Inner syllables are mostly open (ba-na-na); the last one takes a coda more often.
-    if (s + 1 == syllables || below(rng, 3) == 0) w += pick(rng, kCodas);
+    std::string_view coda;
+    if (s + 1 == syllables || below(rng, 3) == 0) coda = pick(rng, kCodas);
+    w += coda;
+    closed = !coda.empty();
   }
   if (syllables > 1 && below(rng, 3) == 0) w += pick(rng, kSuffixes);
   return w;
@@ -164,8 +169,10 @@ Vocabulary make_vocabulary() {
     seen.insert(std::move(lower));
   }
 
-  // Generated words with a sort key: length plus noise, so that short words tend to get the
-  // frequent ranks. Ties are broken by generation order (stable sort), keeping it deterministic.
+  // Generated words with a sort key: length plus a lot of noise, so that short words tend to
+  // get the frequent ranks without making all frequent words short (tuned for about 6.5 bytes
+  // per word of text, separator included, as in English prose). Ties are broken by
+  // generation order (stable sort), keeping it deterministic.
   struct Generated {
     std::string word;
     std::uint32_t key;
@@ -177,7 +184,7 @@ Vocabulary make_vocabulary() {
     std::string w = make_word(rng);
     if (w.size() < 2 || w.size() > kMaxWordLength) continue;
     if (!seen.insert(w).second) continue;
-    std::uint32_t key = static_cast<std::uint32_t>(w.size() * 8 + below(rng, NOISE));
+    std::uint32_t key = static_cast<std::uint32_t>(w.size() * 8 + below(rng, 1000));
     // A few words are names, always capitalized.
     if (below(rng, 40) == 0) w[0] = static_cast<char>(w[0] - 'a' + 'A');
     generated.push_back({std::move(w), key});
