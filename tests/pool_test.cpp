@@ -213,3 +213,29 @@ TEST_CASE("a job with no input forks nothing and returns nothing", "[pool]") {
   CHECK(pool.last_stats().map_workers == 0);
   CHECK(pool.last_stats().reduce_workers == 0);
 }
+
+TEST_CASE("DenseKeys: a byte histogram through the array path equals the hashed one", "[pool]") {
+  test::LeakCheck leaks;
+  test::TempDir dir;
+  const std::string text = test::random_text(31, 300000);
+  const auto file = dir.write("bytes.txt", text);
+  std::map<std::uint32_t, std::uint64_t> expected;
+  for (unsigned char c : text) ++expected[c];
+  auto histogram = [](std::string_view chunk, auto& emit) {
+    for (unsigned char c : chunk) emit(std::uint32_t(c), std::uint64_t(1));
+  };
+  for (unsigned workers : {1u, 3u}) {
+    mapreduce::Pool pool({.workers = workers, .partitions = 5, .chunk_bytes = 20000});
+    auto dense = pool.map_reduce<std::uint32_t, std::uint64_t>(mapreduce::FileInput{{file}}, histogram, std::plus<>{},
+                                                               mapreduce::DenseKeys{256});
+    auto hashed = pool.map_reduce<std::uint32_t, std::uint64_t>(mapreduce::FileInput{{file}}, histogram, std::plus<>{});
+    CHECK(std::map<std::uint32_t, std::uint64_t>(dense.begin(), dense.end()) == expected);
+    CHECK(dense == hashed);  // same pairs, same order
+  }
+  mapreduce::Pool pool({.workers = 2});
+  const std::string msg = job_error([&] {
+    (void)pool.map_reduce<std::uint32_t, std::uint64_t>(mapreduce::FileInput{{file}}, histogram, std::plus<>{},
+                                                        mapreduce::DenseKeys{100});
+  });
+  CHECK_THAT(msg, Catch::Contains("is outside DenseKeys [0, 100)"));
+}

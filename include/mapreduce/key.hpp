@@ -58,6 +58,17 @@ struct KeyTraits<K> {
   static K own(const K& k) noexcept { return k; }
 };
 
+/// Says that a job's keys are integers in [0, count): map workers then combine into an
+/// array indexed by the key instead of a hash table (Phoenix++'s array container), with no
+/// hashing or probing per emit. Only for integer keys and a combine operation; a key out
+/// of range fails the task. `DenseKeys{}` (count 0) is the default: hashed keys.
+///
+///     pool.map_reduce<std::uint8_t, std::uint64_t>(input, byte_histogram, std::plus<>{},
+///                                                  mapreduce::DenseKeys{256});
+struct DenseKeys {
+  std::size_t count = 0;
+};
+
 /// A type usable as a key.
 template <class K>
 concept Key = requires { typename KeyTraits<K>::view; };

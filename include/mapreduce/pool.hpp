@@ -108,20 +108,21 @@ class Pool {
   /// What the last job did, phase by phase.
   [[nodiscard]] const JobStats& last_stats() const noexcept { return stats_; }
 
-  /// Map-reduce over files. The mapper is called as `mapper(std::string_view chunk,
+  /// Map-reduce over files. `dense` says the keys are small integers (see DenseKeys).
+  /// The mapper is called as `mapper(std::string_view chunk,
   /// Emitter<K, V>& emit)` with whole records; the reducer is a combine operation
   /// (`V(const V&, const V&)`, associative and commutative) or a per-key reducer
   /// (`Out(key_view, std::span<const V>)`, see combiner.hpp).
   /// Returns one (key, value) pair per distinct key.
   template <Key K, Encodable V, class Mapper, class Reducer>
   std::vector<std::pair<K, reduce_output_t<K, V, Reducer>>> map_reduce(const FileInput& input, Mapper&& mapper,
-                                                                        Reducer&& reducer) {
+                                                                        Reducer&& reducer, DenseKeys dense = {}) {
     const auto start = std::chrono::steady_clock::now();
     detail::FilePlan plan(input, chunk_bytes_, shm_budget_);
     detail::FileSource source(plan);
     stats_ = JobStats{};
     stats_.input_bytes = plan.total_bytes();
-    return run_job<K, V>(source, mapper, reducer, start);
+    return run_job<K, V>(source, mapper, reducer, dense, start);
   }
 
   /// Map-reduce over in-memory items (any random-access range: a vector, a span, an iota
@@ -129,11 +130,11 @@ class Pool {
   template <Key K, Encodable V, std::ranges::random_access_range Items, class Mapper, class Reducer>
     requires std::ranges::sized_range<Items>
   std::vector<std::pair<K, reduce_output_t<K, V, Reducer>>> map_reduce(const Items& items, Mapper&& mapper,
-                                                                        Reducer&& reducer) {
+                                                                        Reducer&& reducer, DenseKeys dense = {}) {
     const auto start = std::chrono::steady_clock::now();
     detail::ItemSource<Items> source(items, items_per_task(std::ranges::size(items)));
     stats_ = JobStats{};
-    return run_job<K, V>(source, mapper, reducer, start);
+    return run_job<K, V>(source, mapper, reducer, dense, start);
   }
 
   /// `f(item)` for every item, in worker processes; the results in input order, as
@@ -169,6 +170,7 @@ class Pool {
  private:
   template <class K, class V, class Source, class Mapper, class Reducer>
   std::vector<std::pair<K, reduce_output_t<K, V, Reducer>>> run_job(Source& source, Mapper& mapper, Reducer& reducer,
+                                                                    DenseKeys dense,
                                                                     std::chrono::steady_clock::time_point start) {
     using R = std::remove_reference_t<Reducer>;  // const when the caller passed a const reducer
     using Out = reduce_output_t<K, V, Reducer>;
@@ -188,6 +190,13 @@ class Pool {
     }
     constexpr bool sum = std::is_same_v<std::decay_t<R>, std::plus<>> || std::is_same_v<std::decay_t<R>, std::plus<V>>;
     detail::MapBuffer<K, V> buffer(partitions_, combine_fn, static_cast<const void*>(&reducer), sum);
+    if (dense.count != 0) {
+      if constexpr (std::is_integral_v<K> && detail::is_combine<R, K, V>()) {
+        buffer.use_dense_keys(dense.count);
+      } else {
+        throw OptionsError("DenseKeys needs integer keys and a combine operation");
+      }
+    }
     detail::MapWork<K, V, Source, Mapper> map_work(source, mapper, buffer, flush_bytes());
     detail::PhaseOutcome mapped = detail::run_phase(source.tasks(), map_work, phase("map", 0));
     const auto reduce_at = std::chrono::steady_clock::now();

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "mapreduce/codec.hpp"
 #include "mapreduce/detail/phase.hpp"
 #include "mapreduce/detail/run_format.hpp"
@@ -51,7 +53,36 @@ class MapBuffer {
     }
   }
 
+  // Keys in [0, n) go to an array instead of the table (Phoenix++'s array container):
+  // no hashing and no probing per emit; the keys are hashed once each, when written out.
+  void use_dense_keys(std::size_t n) {
+    if constexpr (std::is_integral_v<K>) {
+      dense_.assign(n, V{});
+      present_.assign(n, 0);
+    } else {
+      (void)n;
+      throw Error("DenseKeys needs an integer key type");
+    }
+  }
+
   void add(View key, const V& value) {
+    if constexpr (std::is_integral_v<K>) {
+      if (!dense_.empty()) {
+        const auto i = static_cast<std::size_t>(key);
+        bool negative = false;
+        if constexpr (std::is_signed_v<K>) negative = key < 0;
+        if (negative || i >= dense_.size()) throw Error(fmt::format("key {} is outside DenseKeys [0, {})", key, dense_.size()));
+        ++records_;
+        if (present_[i] != 0) {
+          dense_[i] = sum_ ? static_cast<V>(dense_[i] + value) : combine_(ctx_, dense_[i], value);
+        } else {
+          dense_[i] = value;
+          present_[i] = 1;
+          ++dense_used_;
+        }
+        return;
+      }
+    }
     const std::uint64_t h = KeyTraits<K>::hash(key);
     ++records_;
     if (combine_ != nullptr) {
@@ -82,8 +113,19 @@ class MapBuffer {
     }
   }
 
-  // Folds the emits still waiting in the prefetch ring into the table.
+  // Folds the emits still waiting in the prefetch ring (or the dense array) into the table.
   void drain() {
+    if constexpr (std::is_integral_v<K>) {
+      if (dense_used_ != 0) {
+        for (std::size_t i = 0; i < dense_.size(); ++i) {
+          if (present_[i] == 0) continue;
+          const auto key = static_cast<K>(i);
+          combine_into_table(KeyTraits<K>::hash(key), key, dense_[i]);
+          present_[i] = 0;
+        }
+        dense_used_ = 0;
+      }
+    }
     const std::size_t n = std::min(pending_count_, pending_depth);
     for (std::size_t i = pending_count_ - n; i < pending_count_; ++i) {
       const Pending& p = pending_[i % pending_depth];
@@ -97,7 +139,7 @@ class MapBuffer {
   void set_task(std::size_t task) noexcept { task_ = static_cast<std::uint32_t>(task); }
 
   [[nodiscard]] bool empty() const noexcept {
-    return combine_ != nullptr ? table_.empty() && pending_count_ == 0 : run_bytes_ == 0;
+    return combine_ != nullptr ? table_.empty() && pending_count_ == 0 && dense_used_ == 0 : run_bytes_ == 0;
   }
   [[nodiscard]] std::size_t memory_bytes() const noexcept {
     return combine_ != nullptr ? table_.memory_bytes() : run_bytes_;
@@ -220,6 +262,9 @@ class MapBuffer {
   bool sum_;
   Pending pending_[pending_depth];
   std::size_t pending_count_ = 0;
+  std::vector<V> dense_;
+  std::vector<std::uint8_t> present_;
+  std::size_t dense_used_ = 0;
   CombineTable<K, V, true> table_;
   std::vector<std::vector<char>> runs_;
   std::vector<std::uint64_t> run_counts_;
