@@ -134,6 +134,9 @@ class MapBuffer {
     pending_count_ = 0;
   }
 
+  // The combined pairs held now (after drain()): for in-process baselines and tests.
+  [[nodiscard]] const CombineTable<K, V, true>& combined() const noexcept { return table_; }
+
   // Tags the records that follow (jobs without a combiner) so reducers can put each
   // key's values in task order: the same order whichever worker ran which task.
   void set_task(std::size_t task) noexcept { task_ = static_cast<std::uint32_t>(task); }

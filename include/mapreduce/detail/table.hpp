@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "mapreduce/detail/arena.hpp"
+#include "mapreduce/detail/radix_sort.hpp"
 #include "mapreduce/detail/slot_array.hpp"
 #include "mapreduce/key.hpp"
 
@@ -95,14 +96,26 @@ class CombineTable {
   }
 
   // The occupied slots, sorted by (hash, key): the order runs and results are written in.
+  // Sorts (hash, slot) pairs held contiguously by radix, so the sort reads no slot; a slot's
+  // key is looked at only when two hashes are equal.
   [[nodiscard]] std::vector<const Slot*> sorted_slots() const {
+    std::vector<std::pair<std::uint64_t, const Slot*>> order;
+    order.reserve(size_);
+    for_each([&](const Slot& s) { order.emplace_back(s.hash, &s); });
+    radix_sort_by_hash(order);
+    // Equal hashes (two keys in 2^64): order them by key, so the output stays deterministic.
+    for (std::size_t i = 0; i + 1 < order.size();) {
+      std::size_t j = i + 1;
+      while (j < order.size() && order[j].first == order[i].first) ++j;
+      if (j - i > 1) {
+        std::sort(order.begin() + static_cast<std::ptrdiff_t>(i), order.begin() + static_cast<std::ptrdiff_t>(j),
+                  [](const auto& a, const auto& b) { return KeyTraits<K>::less(a.second->key, b.second->key); });
+      }
+      i = j;
+    }
     std::vector<const Slot*> out;
-    out.reserve(size_);
-    for_each([&](const Slot& s) { out.push_back(&s); });
-    std::sort(out.begin(), out.end(), [](const Slot* a, const Slot* b) {
-      if (a->hash != b->hash) return a->hash < b->hash;
-      return KeyTraits<K>::less(a->key, b->key);
-    });
+    out.reserve(order.size());
+    for (const auto& o : order) out.push_back(o.second);
     return out;
   }
 

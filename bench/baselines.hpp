@@ -1,0 +1,127 @@
+#pragma once
+// The word-count baselines the Pool is measured against, in the same process and run:
+// threads with private tables (the same tokenizer and table as the Pool, so the difference
+// is what processes and shared memory cost), threads sharing one locked std::unordered_map
+// (the naive way), and one thread with a std::unordered_map.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <mapreduce/detail/split.hpp>
+#include <mapreduce/mapreduce.hpp>
+
+namespace bench {
+
+using Counts = std::vector<std::pair<std::string, std::uint64_t>>;
+
+// A whole file mapped read-only, as the Pool maps its inputs.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error(path + ": cannot open");
+    struct stat st {};
+    ::fstat(fd, &st);
+    size_ = static_cast<std::size_t>(st.st_size);
+    if (size_ > 0) {
+      data_ = static_cast<const char*>(::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd, 0));
+      ::madvise(const_cast<char*>(data_), size_, MADV_SEQUENTIAL);
+    }
+    ::close(fd);
+  }
+  ~MappedFile() {
+    if (size_ > 0) ::munmap(const_cast<char*>(data_), size_);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  [[nodiscard]] std::string_view text() const noexcept { return {data_, size_}; }
+
+ private:
+  const char* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// Cuts `text` into pieces of about `piece` bytes at line boundaries.
+inline std::vector<std::string_view> pieces(std::string_view text, std::size_t piece) {
+  std::vector<std::string_view> out;
+  for (std::uint64_t b = 0; b < text.size(); b += piece) {
+    const auto [first, last] = mapreduce::detail::owned_records(text.data(), text.size(), b,
+                                                                std::min<std::uint64_t>(text.size(), b + piece), '\n');
+    if (first < last) out.emplace_back(text.data() + first, last - first);
+  }
+  return out;
+}
+
+// Threads taking 1 MiB pieces from an atomic counter, each counting into a private table
+// with the Pool's tokenizer and emit path, then one merge.
+inline Counts threads_private_tables(std::string_view text, unsigned threads) {
+  const auto work = pieces(text, std::size_t(1) << 20);
+  std::atomic<std::size_t> next{0};
+  using Buffer = mapreduce::detail::MapBuffer<std::string, std::uint64_t>;
+  std::vector<std::unique_ptr<Buffer>> buffers;
+  for (unsigned t = 0; t < threads; ++t) {
+    // A combine function selects combining; `sum` makes it an inline +, as for the Pool.
+    buffers.push_back(std::make_unique<Buffer>(
+        1, [](const void*, const std::uint64_t& a, const std::uint64_t& b) { return a + b; }, nullptr, true));
+  }
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      mapreduce::Emitter<std::string, std::uint64_t> emit(*buffers[t]);
+      for (std::size_t i; (i = next.fetch_add(1)) < work.size();) {
+        mapreduce::for_each_word(work[i], [&](std::string_view w) { emit(w, 1); });
+      }
+      buffers[t]->drain();
+    });
+  }
+  for (auto& th : pool) th.join();
+  mapreduce::detail::CombineTable<std::string, std::uint64_t, false> merged(buffers[0]->combined().size());
+  auto plus = [](std::uint64_t a, std::uint64_t b) { return a + b; };
+  for (const auto& b : buffers) b->combined().for_each([&](const auto& s) { merged.add(s.hash, s.key, s.value, plus); });
+  Counts out;
+  out.reserve(merged.size());
+  merged.for_each([&](const auto& s) { out.emplace_back(std::string(s.key), s.value); });
+  return out;
+}
+
+// Threads sharing one std::unordered_map behind a mutex: one lock per word.
+inline Counts threads_locked_map(std::string_view text, unsigned threads) {
+  const auto work = pieces(text, std::size_t(1) << 20);
+  std::atomic<std::size_t> next{0};
+  std::unordered_map<std::string, std::uint64_t> counts;
+  std::mutex m;
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      for (std::size_t i; (i = next.fetch_add(1)) < work.size();) {
+        mapreduce::for_each_word(work[i], [&](std::string_view w) {
+          std::lock_guard lock(m);
+          ++counts[std::string(w)];
+        });
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  return {counts.begin(), counts.end()};
+}
+
+// One thread, one std::unordered_map.
+inline Counts serial_unordered_map(std::string_view text) {
+  std::unordered_map<std::string, std::uint64_t> counts;
+  mapreduce::for_each_word(text, [&](std::string_view w) { ++counts[std::string(w)]; });
+  return {counts.begin(), counts.end()};
+}
+
+}  // namespace bench
