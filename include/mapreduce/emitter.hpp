@@ -22,8 +22,8 @@ class Emitter {
 
   explicit Emitter(detail::MapBuffer<K, V>& buffer) noexcept : buffer_(&buffer) {}
 
-  void emit(key_view key, const V& value) { buffer_->add(key, value); }
-  void operator()(key_view key, const V& value) { buffer_->add(key, value); }
+  [[gnu::always_inline]] inline void emit(key_view key, const V& value) { buffer_->add(key, value); }
+  [[gnu::always_inline]] inline void operator()(key_view key, const V& value) { buffer_->add(key, value); }
 
  private:
   detail::MapBuffer<K, V>* buffer_;

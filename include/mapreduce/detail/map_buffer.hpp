@@ -65,7 +65,8 @@ class MapBuffer {
     }
   }
 
-  void add(View key, const V& value) {
+  // Inlined into the mapper's loop: per emit, a call's overhead is a good part of the work.
+  [[gnu::always_inline]] inline void add(View key, const V& value) {
     if constexpr (std::is_integral_v<K>) {
       if (!dense_.empty()) {
         const auto i = static_cast<std::size_t>(key);
@@ -73,33 +74,49 @@ class MapBuffer {
         if constexpr (std::is_signed_v<K>) negative = key < 0;
         if (negative || i >= dense_.size()) throw Error(fmt::format("key {} is outside DenseKeys [0, {})", key, dense_.size()));
         ++records_;
+        if constexpr (requires(V a, V b) { a + b; }) {
+          if (sum_) {  // V{} is the identity of +: no branch on whether the key was seen
+            dense_[i] = static_cast<V>(dense_[i] + value);
+            present_[i] = 1;
+            dense_used_ = 1;
+            return;
+          }
+        }
         if (present_[i] != 0) {
-          dense_[i] = sum_ ? static_cast<V>(dense_[i] + value) : combine_(ctx_, dense_[i], value);
+          dense_[i] = combine_(ctx_, dense_[i], value);
         } else {
           dense_[i] = value;
           present_[i] = 1;
-          ++dense_used_;
+          dense_used_ = 1;
         }
         return;
       }
     }
-    const std::uint64_t h = KeyTraits<K>::hash(key);
     ++records_;
     if (combine_ != nullptr) {
       // Hash now, insert a few emits later: the slot's cache line is on its way meanwhile,
       // so the misses of a batch of lookups overlap instead of queueing one by one.
+      std::uint64_t prefix = 0;
+      std::uint64_t h;
       if constexpr (std::is_same_v<View, std::string_view>) {
+        prefix = load_prefix(key.data(), key.size());  // once, for the hash and the table
+        h = key.size() <= 8 ? hash_short(prefix, key.size()) : KeyTraits<K>::hash(key);
         if (key.size() > max_pending_key) {
-          combine_into_table(h, key, value);
+          combine_into_table(h, prefix, key, value);
           return;
         }
+      } else {
+        h = KeyTraits<K>::hash(key);
       }
       table_.prefetch(h);
       Pending& slot = pending_[pending_count_ % pending_depth];
-      if (pending_count_ >= pending_depth) combine_into_table(slot.hash, slot.key(), slot.value);
-      slot.set(h, key, value);
+      if (pending_count_ >= pending_depth) combine_into_table(slot.hash, slot.prefix, slot.key(), slot.value);
+      slot.set(h, prefix, key, value);
       ++pending_count_;
-    } else {
+      return;
+    }
+    const std::uint64_t h = KeyTraits<K>::hash(key);
+    {
       const std::uint32_t part = partition_of(h, partitions_);
       std::vector<char>& run = runs_[part];
       ++run_counts_[part];
@@ -120,8 +137,9 @@ class MapBuffer {
         for (std::size_t i = 0; i < dense_.size(); ++i) {
           if (present_[i] == 0) continue;
           const auto key = static_cast<K>(i);
-          combine_into_table(KeyTraits<K>::hash(key), key, dense_[i]);
+          combine_into_table(KeyTraits<K>::hash(key), 0, key, dense_[i]);
           present_[i] = 0;
+          dense_[i] = V{};
         }
         dense_used_ = 0;
       }
@@ -129,7 +147,7 @@ class MapBuffer {
     const std::size_t n = std::min(pending_count_, pending_depth);
     for (std::size_t i = pending_count_ - n; i < pending_count_; ++i) {
       const Pending& p = pending_[i % pending_depth];
-      combine_into_table(p.hash, p.key(), p.value);
+      combine_into_table(p.hash, p.prefix, p.key(), p.value);
     }
     pending_count_ = 0;
   }
@@ -227,15 +245,21 @@ class MapBuffer {
   // change before the insert).
   struct Pending {
     std::uint64_t hash = 0;
+    std::uint64_t prefix = 0;
     V value{};
     std::conditional_t<std::is_same_v<View, std::string_view>, std::uint32_t, View> k{};
     char bytes[std::is_same_v<View, std::string_view> ? max_pending_key : 1] = {};
-    void set(std::uint64_t h, View key, const V& v) {
+    void set(std::uint64_t h, std::uint64_t p, View key, const V& v) {
       hash = h;
+      prefix = p;
       value = v;
       if constexpr (std::is_same_v<View, std::string_view>) {
         k = static_cast<std::uint32_t>(key.size());
-        std::memcpy(bytes, key.data(), key.size());
+        if (can_read_ahead(key.data(), max_pending_key)) {
+          std::memcpy(bytes, key.data(), max_pending_key);  // a fixed size: a few moves, no call
+        } else {
+          std::memcpy(bytes, key.data(), key.size());
+        }
       } else {
         k = key;
       }
@@ -249,14 +273,15 @@ class MapBuffer {
     }
   };
 
-  void combine_into_table(std::uint64_t h, View key, const V& value) {
+  [[gnu::always_inline]] inline void combine_into_table(std::uint64_t h, std::uint64_t prefix, View key,
+                                                        const V& value) {
     if (sum_) {
       if constexpr (requires(V a, V b) { a + b; }) {
-        table_.add(h, key, value, [](const V& a, const V& b) -> V { return static_cast<V>(a + b); });
+        table_.add(h, prefix, key, value, [](const V& a, const V& b) -> V { return static_cast<V>(a + b); });
         return;
       }
     }
-    table_.add(h, key, value, [this](const V& a, const V& b) { return combine_(ctx_, a, b); });
+    table_.add(h, prefix, key, value, [this](const V& a, const V& b) { return combine_(ctx_, a, b); });
   }
 
   std::uint32_t partitions_;
@@ -267,7 +292,7 @@ class MapBuffer {
   std::size_t pending_count_ = 0;
   std::vector<V> dense_;
   std::vector<std::uint8_t> present_;
-  std::size_t dense_used_ = 0;
+  std::size_t dense_used_ = 0;  // nonzero once a dense key was added since the last drain
   CombineTable<K, V, true> table_;
   std::vector<std::vector<char>> runs_;
   std::vector<std::uint64_t> run_counts_;

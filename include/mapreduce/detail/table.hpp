@@ -18,11 +18,7 @@ namespace mapreduce::detail {
 
 // The first 8 bytes of a string key, zero-padded: keys of up to 8 bytes (most words) are
 // compared inside the slot, without touching the bytes the slot points to.
-inline std::uint64_t key_prefix(std::string_view k) noexcept {
-  std::uint64_t v = 0;
-  std::memcpy(&v, k.data(), std::min<std::size_t>(k.size(), 8));
-  return v;
-}
+inline std::uint64_t key_prefix(std::string_view k) noexcept { return load_prefix(k.data(), k.size()); }
 
 // Open addressing with linear probing over a power-of-two array of slots. Each slot keeps
 // the key's full hash, so a probe compares 8 bytes before it looks at a key, and growing
@@ -58,6 +54,13 @@ class CombineTable {
   void add(std::uint64_t hash, View key, const V& value, Combine&& combine) {
     std::uint64_t prefix = 0;
     if constexpr (string_keys) prefix = key_prefix(key);
+    add(hash, prefix, key, value, combine);
+  }
+
+  // The same, with the key's prefix (key_prefix) already at hand; 0 for other keys.
+  template <class Combine>
+  [[gnu::always_inline]] inline void add(std::uint64_t hash, std::uint64_t prefix, View key, const V& value,
+                                         Combine&& combine) {
     std::size_t i = hash & mask_;
     for (;;) {
       Slot& s = slots_[i];
