@@ -18,6 +18,7 @@ namespace mapreduce::detail {
 namespace {
 
 constexpr std::size_t max_mapped_files = 64;
+constexpr std::size_t max_held_files = 1024;
 
 // Reads a pipe to its end into an anonymous shared-memory file, so workers can map it.
 UniqueFd read_pipe_to_memory(int fd, const std::string& name, std::size_t max_bytes, std::uint64_t& size) {
@@ -70,7 +71,9 @@ FilePlan::FilePlan(const FileInput& input, std::size_t chunk_bytes, std::size_t 
     if (S_ISDIR(st.st_mode)) throw InputError(fmt::format("{}: is a directory", f.name));
     if (S_ISREG(st.st_mode)) {
       f.size = static_cast<std::uint64_t>(st.st_size);
-      if (is_stdin) {  // keep the descriptor: there is no path to open again
+      // Keep the descriptor the checks were made on, so workers read this very file even
+      // if the path is renamed or replaced meanwhile; past max_held_files, reopen by path.
+      if (is_stdin || input.paths.size() <= max_held_files) {
         f.fd = fd.get();
         fds_.push_back(std::move(fd));
       }

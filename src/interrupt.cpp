@@ -60,7 +60,16 @@ InterruptGuard::~InterruptGuard() {
 namespace detail {
 int interrupt_fd() noexcept { return pipe_fds[0]; }
 void throw_if_interrupted() {
-  if (pending != 0) throw Interrupted(pending);
+  if (pending != 0) throw Interrupted(take_interrupt());
+}
+int take_interrupt() noexcept {
+  unsigned char buf[64];
+  int sig = pending;
+  for (ssize_t n; (n = ::read(pipe_fds[0], buf, sizeof buf)) > 0;) {
+    if (sig == 0) sig = buf[0];
+  }
+  pending = 0;
+  return sig;
 }
 }  // namespace detail
 

@@ -321,15 +321,14 @@ class Scheduler {
       }
       // An interrupt wins over whatever else happened: the workers may be dying of it too.
       if (interrupt >= 0 && fds[0].revents != 0) {
-        unsigned char sig = 0;
-        [[maybe_unused]] const ssize_t r = ::read(interrupt, &sig, 1);
-        throw Interrupted(sig);
+        throw Interrupted(take_interrupt());
       }
-      kill_overdue();
+      // Messages first: a task that finished just before its deadline must count as done.
       const std::size_t base = interrupt >= 0 ? 1 : 0;
       for (std::size_t k = 0; k < polled.size(); ++k) {
         if (fds[base + k].revents != 0) handle(*polled[k], *msg);
       }
+      kill_overdue();
       spawn_replacements();
     }
     return std::move(out_);
@@ -355,8 +354,9 @@ class Scheduler {
       for (auto& w : workers_) ::close(w.socket.release());
       worker_main(child_end.get(), work_, config_, parent_);
     }
+    ChildProcess child(pid);  // owned at once: reaped even if what follows throws
     Worker& w = workers_.emplace_back();
-    w.process = ChildProcess(pid);
+    w.process = std::move(child);
     w.socket = std::move(parent_end);
     ++live_;
     ++out_.workers;
@@ -383,7 +383,7 @@ class Scheduler {
       }
       w.task_published = false;
       ++w.tasks_run;
-      if (config_.task_timeout > 0) {
+      if (config_.task_timeout > 0 && config_.task_timeout < 1e9) {
         w.deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                         std::chrono::duration<double>(config_.task_timeout));
       }
@@ -443,6 +443,10 @@ class Scheduler {
       case Kind::done:
         out_.records += msg.h.b;
         if (!w.task_published) w.held.push_back(w.task);
+        if (!w.failure.empty()) {  // being killed: it gets no new task, its EOF comes next
+          w.task = no_task;
+          break;
+        }
         assign(w);
         break;
       case Kind::reserve: {
@@ -579,8 +583,29 @@ std::string default_spill_dir() {
   return t != nullptr && *t != '\0' ? std::string(t) : std::string("/tmp");
 }
 
+namespace {
+// While a phase runs, SIGCHLD has its default disposition: a program that ignores it (or
+// sets SA_NOCLDWAIT) would have the kernel reap the workers before waitpid could.
+class DefaultSigchld {
+ public:
+  DefaultSigchld() {
+    struct sigaction sa {};
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGCHLD, &sa, &previous_);
+  }
+  ~DefaultSigchld() { ::sigaction(SIGCHLD, &previous_, nullptr); }
+  DefaultSigchld(const DefaultSigchld&) = delete;
+  DefaultSigchld& operator=(const DefaultSigchld&) = delete;
+
+ private:
+  struct sigaction previous_ {};
+};
+}  // namespace
+
 PhaseOutcome run_phase(std::size_t tasks, PhaseWork& work, const PhaseConfig& config) {
   if (tasks == 0) return {};
+  DefaultSigchld sigchld;
   Scheduler scheduler(tasks, work, config);
   return scheduler.run();
 }

@@ -38,7 +38,9 @@ Pool::Pool(const PoolOptions& options)
   }
   raise_open_file_limit();
   if (options.max_attempts == 0) throw OptionsError("max_attempts must be at least 1");
-  if (!(options.task_timeout_seconds >= 0)) throw OptionsError("task_timeout_seconds must be 0 or more");
+  if (!(options.task_timeout_seconds >= 0 && options.task_timeout_seconds <= 1e9)) {
+    throw OptionsError("task_timeout_seconds must be between 0 (no limit) and 1e9");
+  }
   if (partitions_ > max_partitions) {
     throw OptionsError(fmt::format("partitions must be between 1 and {}, not {}", max_partitions, partitions_));
   }

@@ -48,9 +48,18 @@ concept Encodable = requires(const T& v, char* out, const char*& in) {
   { Codec<T>::read(in) } -> std::convertible_to<T>;
 };
 
-/// Trivially copyable types travel as their bytes.
+namespace detail {
+// Pointers and views are trivially copyable, but their bytes are an address: meaningless in
+// another process. They have no Codec.
 template <class T>
-  requires std::is_trivially_copyable_v<T>
+inline constexpr bool is_address_like = std::is_pointer_v<T> || std::is_member_pointer_v<T>;
+template <class C, class Tr>
+inline constexpr bool is_address_like<std::basic_string_view<C, Tr>> = true;
+}  // namespace detail
+
+/// Trivially copyable types travel as their bytes (not pointers and views: see above).
+template <class T>
+  requires(std::is_trivially_copyable_v<T> && !detail::is_address_like<T>)
 struct Codec<T> {
   static constexpr std::size_t size(const T&) noexcept { return sizeof(T); }
   static char* write(char* out, const T& v) noexcept {

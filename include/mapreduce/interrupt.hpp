@@ -25,6 +25,9 @@ namespace detail {
 int interrupt_fd() noexcept;
 // Throws Interrupted if a guarded signal has arrived (for blocking reads outside poll).
 void throw_if_interrupted();
+// The signal that arrived, forgotten once taken (the pipe drained), so a later job under
+// the same guard starts clean.
+int take_interrupt() noexcept;
 }  // namespace detail
 
 }  // namespace mapreduce

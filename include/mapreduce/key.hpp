@@ -34,7 +34,8 @@ struct KeyTraits<std::string> {
 };
 
 template <class K>
-  requires(std::is_trivially_copyable_v<K> && std::has_unique_object_representations_v<K>)
+  requires(std::is_trivially_copyable_v<K> && std::has_unique_object_representations_v<K> &&
+           !detail::is_address_like<K>)
 struct KeyTraits<K> {
   using view = K;
   static std::uint64_t hash(const K& k) noexcept {

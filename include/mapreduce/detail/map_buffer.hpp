@@ -74,8 +74,8 @@ class MapBuffer {
         if constexpr (std::is_signed_v<K>) negative = key < 0;
         if (negative || i >= dense_.size()) throw Error(fmt::format("key {} is outside DenseKeys [0, {})", key, dense_.size()));
         ++records_;
-        if constexpr (requires(V a, V b) { a + b; }) {
-          if (sum_) {  // V{} is the identity of +: no branch on whether the key was seen
+        if constexpr (std::is_arithmetic_v<V>) {
+          if (sum_) {  // 0 is the identity of +: no branch on whether the key was seen
             dense_[i] = static_cast<V>(dense_[i] + value);
             present_[i] = 1;
             dense_used_ = 1;
@@ -255,7 +255,7 @@ class MapBuffer {
       value = v;
       if constexpr (std::is_same_v<View, std::string_view>) {
         k = static_cast<std::uint32_t>(key.size());
-        if (can_read_ahead(key.data(), max_pending_key)) {
+        if (!key.empty() && can_read_ahead(key.data(), max_pending_key)) {
           std::memcpy(bytes, key.data(), max_pending_key);  // a fixed size: a few moves, no call
         } else {
           std::memcpy(bytes, key.data(), key.size());
