@@ -442,3 +442,15 @@ TEST_CASE("a file truncated while it is mapped is an input error naming the file
           file.string() + ": the file shrank from " + std::to_string(text.size()) + " to 0 bytes while the job ran");
   }
 }
+
+TEST_CASE("a program that ignores SIGCHLD still runs jobs, and gets its setting back", "[faults]") {
+  const int code = in_child([] {
+    ::signal(SIGCHLD, SIG_IGN);  // the kernel would reap workers before waitpid could
+    mapreduce::Pool pool({.workers = 2, .items_per_task = 1});
+    const auto r = pool.map([](int i) { return i * 2; }, std::views::iota(0, 20));
+    struct sigaction now {};
+    ::sigaction(SIGCHLD, nullptr, &now);
+    return r.size() == 20 && r[19] == 38 && now.sa_handler == SIG_IGN ? 0 : 1;
+  });
+  CHECK(code == 0);
+}

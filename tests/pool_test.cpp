@@ -239,3 +239,20 @@ TEST_CASE("DenseKeys: a byte histogram through the array path equals the hashed 
   });
   CHECK_THAT(msg, Catch::Contains("is outside DenseKeys [0, 100)"));
 }
+
+TEST_CASE("empty keys, and keys that would travel as addresses are refused at compile time", "[pool]") {
+  STATIC_REQUIRE_FALSE(mapreduce::Key<std::string_view>);
+  STATIC_REQUIRE_FALSE(mapreduce::Key<const char*>);
+  STATIC_REQUIRE_FALSE(mapreduce::Encodable<std::string_view>);
+  STATIC_REQUIRE_FALSE(mapreduce::Encodable<int*>);
+  test::LeakCheck leaks;
+  mapreduce::Pool pool({.workers = 2});
+  auto r = pool.map_reduce<std::string, int>(
+      std::vector<int>(100, 1), [](int i, auto& emit) { emit(std::string_view(), i); }, std::plus<>{});
+  CHECK(r == std::vector<std::pair<std::string, int>>{{"", 100}});
+}
+
+TEST_CASE("a timeout out of range is refused", "[pool]") {
+  CHECK_THROWS_AS(mapreduce::Pool({.task_timeout_seconds = -1}), mapreduce::OptionsError);
+  CHECK_THROWS_AS(mapreduce::Pool({.task_timeout_seconds = 1e300}), mapreduce::OptionsError);
+}

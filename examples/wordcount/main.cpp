@@ -1,148 +1,17 @@
 // wordcount: counts the words of files with a mapreduce::Pool and prints
 // "word<TAB>count" lines, most frequent first.
-#include <algorithm>
 #include <csignal>
-#include <charconv>
-#include <cstdint>
-#include <cstdio>
-#include <filesystem>
-#include <functional>
-#include <string>
-#include <string_view>
-#include <vector>
 
-#include <fmt/format.h>
+#include "wordcount.hpp"
 
-#include <mapreduce/mapreduce.hpp>
-
+namespace wordcount {
 namespace {
-
-constexpr const char* usage_text =
-    "usage: wordcount [--workers N] [--partitions P] [--top N] [--chunk-bytes B] [--stats] [FILE...]\n";
-
-constexpr const char* help_text =
-    "Counts the words of FILEs (- is standard input) with a pool of worker processes and\n"
-    "prints \"word<TAB>count\" lines, by count descending, then word ascending (bytewise).\n"
-    "With no FILE it counts the project's own documentation and sources.\n"
-    "\n"
-    "A word is a maximal run of bytes that are ASCII letters, ASCII digits, or any byte of\n"
-    "0x80 or above (so UTF-8 words stay whole); every other byte separates words. ASCII\n"
-    "letters are lower-cased.\n"
-    "\n"
-    "  --workers N       worker processes (default: the CPUs available)\n"
-    "  --partitions P    reduce partitions (default: 4 per worker)\n"
-    "  --top N           print only the N most frequent words (default: all)\n"
-    "  --chunk-bytes B   bytes of input per map task (default: 1048576)\n"
-    "  --stats           print what each phase did to standard error\n"
-    "  -h, --help        show this help\n"
-    "\n"
-    "Exit status: 0 on success, 2 for a usage or input error, 130 or 143 when interrupted by\n"
-    "SIGINT or SIGTERM, 1 for any other failure.\n";
-
-struct UsageError {
-  std::string message;
-};
-
-struct Options {
-  mapreduce::PoolOptions pool;
-  std::size_t top = 0;  // 0: all
-  bool stats = false;
-  std::vector<std::filesystem::path> files;
-};
-
-std::uint64_t parse_count(std::string_view flag, std::string_view text, std::uint64_t min, std::uint64_t max) {
-  std::uint64_t v = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || v < min || v > max) {
-    throw UsageError{fmt::format("{} takes a whole number from {} to {}, not '{}'", flag, min, max, text)};
-  }
-  return v;
-}
-
-Options parse_args(int argc, char** argv) {
-  Options o;
-  bool only_files = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    auto value = [&]() -> std::string_view {
-      if (i + 1 >= argc) throw UsageError{fmt::format("{} needs a value", a)};
-      return argv[++i];
-    };
-    if (only_files || a == "-" || !a.starts_with("-")) {
-      o.files.emplace_back(argv[i]);
-    } else if (a == "--") {
-      only_files = true;
-    } else if (a == "-h" || a == "--help") {
-      std::fputs(usage_text, stdout);
-      std::fputs(help_text, stdout);
-      std::exit(0);
-    } else if (a == "--workers") {
-      o.pool.workers = static_cast<unsigned>(parse_count(a, value(), 1, 1024));
-    } else if (a == "--partitions") {
-      o.pool.partitions = static_cast<unsigned>(parse_count(a, value(), 1, 65536));
-    } else if (a == "--top") {
-      o.top = parse_count(a, value(), 1, UINT32_MAX);
-    } else if (a == "--chunk-bytes") {
-      o.pool.chunk_bytes = parse_count(a, value(), 1, std::uint64_t(1) << 40);
-    } else if (a == "--stats") {
-      o.stats = true;
-    } else {
-      throw UsageError{fmt::format("unknown option '{}'", a)};
-    }
-  }
-  return o;
-}
-
-// The project's own documentation and sources, so the demo runs with no arguments.
-std::vector<std::filesystem::path> default_input() {
-  namespace fs = std::filesystem;
-  const fs::path root = MAPREDUCE_DEFAULT_INPUT_DIR;
-  std::vector<fs::path> files;
-  std::error_code ec;
-  for (const char* top : {"README.md", "docs", "include", "src", "examples", "tests"}) {
-    const fs::path p = root / top;
-    if (fs::is_regular_file(p, ec)) {
-      files.push_back(p);
-    } else if (fs::is_directory(p, ec)) {
-      for (const auto& e : fs::recursive_directory_iterator(p, ec)) {
-        const auto ext = e.path().extension();
-        if (e.is_regular_file(ec) && (ext == ".md" || ext == ".hpp" || ext == ".cpp")) files.push_back(e.path());
-      }
-    }
-  }
-  if (files.empty()) {
-    throw mapreduce::InputError(
-        fmt::format("no FILE given, and the default input ({}) is not there; name a FILE or - for standard input",
-                    root.string()));
-  }
-  std::sort(files.begin(), files.end());
-  return files;
-}
 
 int run(const Options& options) {
   mapreduce::Pool pool(options.pool);
   mapreduce::FileInput input{options.files.empty() ? default_input() : options.files};
-  auto counts = pool.map_reduce<std::string, std::uint64_t>(
-      input,
-      [](std::string_view chunk, auto& emit) {
-        mapreduce::for_each_word(chunk, [&](std::string_view word) { emit(word, 1); });
-      },
-      std::plus<>{});
-  if (options.top != 0) {
-    counts = mapreduce::top_n(std::move(counts), options.top);
-  } else {
-    mapreduce::sort_by_value_desc(counts);
-  }
-  fmt::memory_buffer out;
-  for (const auto& [word, n] : counts) {
-    fmt::format_to(std::back_inserter(out), "{}\t{}\n", word, n);
-    if (out.size() > (1 << 16)) {
-      std::fwrite(out.data(), 1, out.size(), stdout);
-      out.clear();
-    }
-  }
-  std::fwrite(out.data(), 1, out.size(), stdout);
-  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+  auto counts = pool.map_reduce<std::string, std::uint64_t>(input, count_words, std::plus<>{});
+  if (!print_counts(std::move(counts), options.top)) {
     std::fputs("wordcount: cannot write the output\n", stderr);
     return 1;
   }
@@ -158,8 +27,10 @@ int run(const Options& options) {
 }
 
 }  // namespace
+}  // namespace wordcount
 
 int main(int argc, char** argv) {
+  using namespace wordcount;
   try {
     // First thing: from here on SIGINT and SIGTERM stop the job cleanly (workers reaped,
     // shared memory freed) and end the program with 130 or 143.

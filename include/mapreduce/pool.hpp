@@ -168,20 +168,34 @@ class Pool {
   }
 
  private:
+  friend class MpiPool;  // runs the same phases, with an exchange between them
+
   template <class K, class V, class Source, class Mapper, class Reducer>
   std::vector<std::pair<K, reduce_output_t<K, V, Reducer>>> run_job(Source& source, Mapper& mapper, Reducer& reducer,
                                                                     DenseKeys dense,
                                                                     std::chrono::steady_clock::time_point start) {
+    using Out = reduce_output_t<K, V, Reducer>;
+    stats_.map_tasks = source.tasks();
+    const auto map_at = std::chrono::steady_clock::now();
+    stats_.split_seconds = seconds(start, map_at);
+    detail::PhaseOutcome mapped = map_phase<K, V>(source, mapper, reducer, dense);
+    const auto reduce_at = std::chrono::steady_clock::now();
+    detail::PhaseOutcome reduced = reduce_phase<K, V>(mapped.published, reducer, nullptr, mapped.shm_bytes);
+    const auto gather_at = std::chrono::steady_clock::now();
+    auto result = detail::gather_pairs<K, Out>(reduced.published);
+    const auto end = std::chrono::steady_clock::now();
+    record_stats(mapped, reduced, result.size(), {start, map_at, reduce_at, gather_at, end});
+    return result;
+  }
+
+  // Map: every task of `source` through `mapper`, combined in each worker, written as runs.
+  template <class K, class V, class Source, class Mapper, class Reducer>
+  detail::PhaseOutcome map_phase(Source& source, Mapper& mapper, Reducer& reducer, DenseKeys dense) {
     using R = std::remove_reference_t<Reducer>;  // const when the caller passed a const reducer
     using Out = reduce_output_t<K, V, Reducer>;
     static_assert(detail::is_combine<R, K, V>() || GroupReducer<R, K, V>,
                   "map_reduce: the reducer must be V(const V&, const V&) or Out(key_view, std::span<const V>)");
     static_assert(Encodable<Out>, "map_reduce: the reducer's result type needs a mapreduce::Codec (see codec.hpp)");
-
-    stats_.map_tasks = source.tasks();
-    const auto map_at = std::chrono::steady_clock::now();
-    stats_.split_seconds = seconds(start, map_at);
-
     typename detail::MapBuffer<K, V>::CombineFn combine_fn = nullptr;
     if constexpr (detail::is_combine<R, K, V>()) {
       combine_fn = [](const void* ctx, const V& a, const V& b) -> V {
@@ -198,28 +212,37 @@ class Pool {
       }
     }
     detail::MapWork<K, V, Source, Mapper> map_work(source, mapper, buffer, flush_bytes());
-    detail::PhaseOutcome mapped = detail::run_phase(source.tasks(), map_work, phase("map", 0));
-    const auto reduce_at = std::chrono::steady_clock::now();
+    return detail::run_phase(source.tasks(), map_work, phase("map", 0));
+  }
 
-    detail::ReduceWork<K, V, R, Out> reduce_work(mapped.published, reducer);
-    const std::size_t reduce_tasks = mapped.published.empty() ? 0 : partitions_;
-    detail::PhaseOutcome reduced = detail::run_phase(reduce_tasks, reduce_work, phase("reduce", mapped.shm_bytes));
-    const auto gather_at = std::chrono::steady_clock::now();
+  // Reduce: the partitions listed (all when null), each from every run set in `runs`.
+  template <class K, class V, class Reducer>
+  detail::PhaseOutcome reduce_phase(const std::vector<detail::Published>& runs, Reducer& reducer,
+                                    const std::vector<std::uint32_t>* partitions, std::size_t shm_in_use) {
+    using R = std::remove_reference_t<Reducer>;
+    using Out = reduce_output_t<K, V, Reducer>;
+    detail::ReduceWork<K, V, R, Out> reduce_work(runs, reducer, partitions);
+    const std::size_t tasks = runs.empty() ? 0 : partitions != nullptr ? partitions->size() : partitions_;
+    return detail::run_phase(tasks, reduce_work, phase("reduce", shm_in_use));
+  }
 
-    auto result = detail::gather_pairs<K, Out>(reduced.published);
-    const auto end = std::chrono::steady_clock::now();
+  struct PhaseTimes {
+    std::chrono::steady_clock::time_point start, map, reduce, gather, end;
+  };
+  void record_stats(const detail::PhaseOutcome& mapped, const detail::PhaseOutcome& reduced, std::size_t keys,
+                    const PhaseTimes& t) {
     stats_.records = mapped.records;
-    stats_.distinct_keys = result.size();
+    stats_.distinct_keys = keys;
     stats_.shared_bytes = mapped.shm_bytes + reduced.shm_bytes;
     stats_.spilled_bytes = mapped.spilled_bytes + reduced.spilled_bytes;
     stats_.retries = mapped.retries + reduced.retries;
     stats_.map_workers = mapped.workers;
     stats_.reduce_workers = reduced.workers;
-    stats_.map_seconds = seconds(map_at, reduce_at);
-    stats_.reduce_seconds = seconds(reduce_at, gather_at);
-    stats_.gather_seconds = seconds(gather_at, end);
-    stats_.total_seconds = seconds(start, end);
-    return result;
+    stats_.split_seconds = seconds(t.start, t.map);
+    stats_.map_seconds = seconds(t.map, t.reduce);
+    stats_.reduce_seconds = seconds(t.reduce, t.gather);
+    stats_.gather_seconds = seconds(t.gather, t.end);
+    stats_.total_seconds = seconds(t.start, t.end);
   }
 
   [[nodiscard]] detail::PhaseConfig phase(const char* name, std::size_t in_use) const {

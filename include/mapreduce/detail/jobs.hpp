@@ -39,6 +39,7 @@ class ItemSource {
     return end(t) - begin(t) == 1 ? fmt::format("item {}", begin(t)) : fmt::format("items {}-{}", begin(t), end(t) - 1);
   }
   void diagnose_crash(std::size_t) const noexcept {}
+  [[nodiscard]] std::size_t global_task(std::size_t t) const noexcept { return t; }
   template <class F>
   void for_each_input(std::size_t t, F&& f) const {
     for (std::size_t i = begin(t); i < end(t); ++i) f(std::ranges::begin(items_)[static_cast<std::ptrdiff_t>(i)]);
@@ -49,6 +50,31 @@ class ItemSource {
   std::size_t per_task_;
 };
 
+// Every `stride`-th task of another source, from `first`: one rank's share of a job that
+// several ranks run (MpiPool). Records are tagged with the task's index in the whole job,
+// so per-key reducers see values in the same order as on one machine.
+template <class Source>
+class StridedSource {
+ public:
+  StridedSource(Source& inner, std::size_t first, std::size_t stride) noexcept
+      : inner_(inner), first_(first), stride_(stride) {}
+  [[nodiscard]] std::size_t tasks() const noexcept {
+    const std::size_t n = inner_.tasks();
+    return n > first_ ? (n - first_ + stride_ - 1) / stride_ : 0;
+  }
+  [[nodiscard]] std::size_t global_task(std::size_t t) const noexcept { return first_ + t * stride_; }
+  [[nodiscard]] std::string describe(std::size_t t) const { return inner_.describe(global_task(t)); }
+  void diagnose_crash(std::size_t t) const { inner_.diagnose_crash(global_task(t)); }
+  template <class F>
+  void for_each_input(std::size_t t, F&& f) {
+    inner_.for_each_input(global_task(t), f);
+  }
+
+ private:
+  Source& inner_;
+  std::size_t first_, stride_;
+};
+
 // Map tasks over files, through a FilePlan.
 class FileSource {
  public:
@@ -56,6 +82,7 @@ class FileSource {
   [[nodiscard]] std::size_t tasks() const noexcept { return plan_.tasks(); }
   [[nodiscard]] std::string describe(std::size_t t) const { return plan_.describe(t); }
   void diagnose_crash(std::size_t t) const { plan_.check_unchanged(t); }
+  [[nodiscard]] std::size_t global_task(std::size_t t) const noexcept { return t; }
   template <class F>
   void for_each_input(std::size_t t, F&& f) {
     plan_.for_each_chunk(t, f);
@@ -72,7 +99,7 @@ class MapWork final : public PhaseWork {
       : source_(source), mapper_(mapper), buffer_(buffer), flush_bytes_(flush_bytes) {}
 
   void run_task(std::size_t task, WorkerLink& link) override {
-    buffer_.set_task(task);
+    buffer_.set_task(source_.global_task(task));
     Emitter<K, V> emit(buffer_);
     source_.for_each_input(task, [&](auto&& input) { mapper_(input, emit); });
     buffer_.drain();
@@ -109,7 +136,9 @@ class ReduceWork final : public PhaseWork {
   using View = typename KeyTraits<K>::view;
 
  public:
-  ReduceWork(const std::vector<Published>& runs, Reducer& reducer) : runs_(runs), reducer_(reducer) {}
+  // Task t reduces partition (*partitions)[t], or partition t when `partitions` is null.
+  ReduceWork(const std::vector<Published>& runs, Reducer& reducer, const std::vector<std::uint32_t>* partitions = nullptr)
+      : runs_(runs), reducer_(reducer), partitions_(partitions) {}
 
   void run_task(std::size_t task, WorkerLink& link) override {
     if (views_.empty()) {
@@ -119,7 +148,7 @@ class ReduceWork final : public PhaseWork {
         views_.emplace_back(segments_.back().data(), segments_.back().size());
       }
     }
-    const auto p = static_cast<std::uint32_t>(task);
+    const auto p = partitions_ != nullptr ? (*partitions_)[task] : static_cast<std::uint32_t>(task);
     std::uint64_t n = 0;
     for (const auto& v : views_) n += v.count(p);
     if (n == 0) return;
@@ -131,7 +160,7 @@ class ReduceWork final : public PhaseWork {
   }
   void finish(WorkerLink&) override {}
   [[nodiscard]] std::string describe_task(std::size_t task) const override {
-    return fmt::format("partition {}", task);
+    return fmt::format("partition {}", partitions_ != nullptr ? (*partitions_)[task] : task);
   }
 
  private:
@@ -203,27 +232,24 @@ class ReduceWork final : public PhaseWork {
 
   const std::vector<Published>& runs_;
   Reducer& reducer_;
+  const std::vector<std::uint32_t>* partitions_;
   std::vector<SharedSegment> segments_;
   std::vector<RunSetView> views_;
 };
 
-// Reads the reduced partitions, in partition order, into the result.
+// Decodes reduced partitions ([count u64] then [key][value] each) into the result, in the
+// order given.
 template <class K, class Out>
-std::vector<std::pair<K, Out>> gather_pairs(std::vector<Published>& outputs) {
-  std::sort(outputs.begin(), outputs.end(), [](const Published& a, const Published& b) { return a.tag < b.tag; });
-  std::vector<SharedSegment> segments;
-  segments.reserve(outputs.size());
+std::vector<std::pair<K, Out>> decode_pairs(const std::vector<const char*>& partitions) {
   std::uint64_t total = 0;
-  for (const Published& o : outputs) {
-    segments.push_back(SharedSegment::open(o.fd.get()));
+  for (const char* p : partitions) {
     std::uint64_t count;
-    std::memcpy(&count, segments.back().data(), 8);
+    std::memcpy(&count, p, 8);
     total += count;
   }
   std::vector<std::pair<K, Out>> result;
   result.reserve(total);
-  for (const SharedSegment& s : segments) {
-    const char* r = s.data();
+  for (const char* r : partitions) {
     std::uint64_t count;
     std::memcpy(&count, r, 8);
     r += 8;
@@ -234,6 +260,20 @@ std::vector<std::pair<K, Out>> gather_pairs(std::vector<Published>& outputs) {
     }
   }
   return result;
+}
+
+// Reads the reduced partitions, in partition order, into the result.
+template <class K, class Out>
+std::vector<std::pair<K, Out>> gather_pairs(std::vector<Published>& outputs) {
+  std::sort(outputs.begin(), outputs.end(), [](const Published& a, const Published& b) { return a.tag < b.tag; });
+  std::vector<SharedSegment> segments;
+  std::vector<const char*> parts;
+  segments.reserve(outputs.size());
+  for (const Published& o : outputs) {
+    segments.push_back(SharedSegment::open(o.fd.get()));
+    parts.push_back(segments.back().data());
+  }
+  return decode_pairs<K, Out>(parts);
 }
 
 // Pool::map: results of each task as [task u64][count u64][bytes u64][results...].

@@ -1,0 +1,144 @@
+#pragma once
+// The same map_reduce across machines, on MPI. Link mapreduce::mpi (built when CMake finds
+// MPI); the core library never needs MPI.
+#include <mpi.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mapreduce/pool.hpp"
+
+namespace mapreduce {
+
+/// How the ranks of an MpiPool share a FileInput.
+enum class MpiInputs {
+  shared,    ///< every rank sees the same paths (a shared file system) and maps only its tasks
+  per_rank,  ///< each rank passes its own local files and maps all of them
+};
+
+namespace detail {
+// Sends send[d] to rank d and returns what each rank sent here, in pieces of at most 1 GiB
+// (MPI counts are int). Collective over comm.
+std::vector<std::vector<char>> mpi_exchange(MPI_Comm comm, const std::vector<std::vector<char>>& send);
+// Gathers every rank's bytes on rank 0 (in rank order); other ranks get an empty vector.
+std::vector<std::vector<char>> mpi_gather(MPI_Comm comm, const std::vector<char>& mine);
+// Collective: rethrows, on every rank, the first failure of any rank (lowest rank first),
+// so no rank waits forever in a later collective for a rank that gave up.
+void mpi_agree(MPI_Comm comm, std::exception_ptr failure);
+// The run sets a rank received, as local run-set segments the reduce phase reads in place.
+std::vector<Published> runs_from_exchange(const std::vector<std::vector<char>>& received, std::uint32_t partitions);
+// This rank's runs for each destination rank: partition p goes to rank p % ranks.
+std::vector<std::vector<char>> runs_for_exchange(const std::vector<Published>& runs, int ranks);
+// This rank's reduced partitions as [partition u32][bytes u64][data] blocks, and back.
+std::vector<char> reduced_for_gather(const std::vector<Published>& outputs);
+std::vector<const char*> reduced_in_order(const std::vector<std::vector<char>>& gathered);
+}  // namespace detail
+
+/// A Pool on each rank of an MPI job, working as one: under `mpirun -np K` every rank runs
+/// a local forked-worker Pool on its share of the map tasks, partitions go to their owner
+/// rank (partition p to rank p % K), each rank reduces the partitions it owns, and rank 0
+/// gathers the result, the same result, in the same order, as Pool::map_reduce gives on one
+/// machine.
+///
+///     MPI_Init(&argc, &argv);
+///     {
+///       mapreduce::MpiPool pool({.workers = 8});
+///       auto counts = pool.map_reduce<std::string, std::uint64_t>(input, mapper, std::plus<>{});
+///       if (pool.rank() == 0) print(counts);
+///     }
+///     MPI_Finalize();
+///
+/// Every rank must call map_reduce with the same functions. A failure on any rank (a bad
+/// input, a task out of attempts) is thrown on every rank, naming the rank. A rank that
+/// dies ends the whole MPI job, as MPI does.
+class MpiPool {
+ public:
+  explicit MpiPool(const PoolOptions& local = {}, MPI_Comm comm = MPI_COMM_WORLD) : pool_(local), comm_(comm) {
+    MPI_Comm_rank(comm_, &rank_);
+    MPI_Comm_size(comm_, &ranks_);
+  }
+
+  [[nodiscard]] int rank() const noexcept { return rank_; }
+  [[nodiscard]] int ranks() const noexcept { return ranks_; }
+  /// The local pool of this rank.
+  [[nodiscard]] Pool& local() noexcept { return pool_; }
+  /// What this rank did in the last job.
+  [[nodiscard]] const JobStats& last_stats() const noexcept { return pool_.last_stats(); }
+
+  /// Map-reduce over files across the ranks. The result is on rank 0; other ranks get an
+  /// empty vector.
+  template <Key K, Encodable V, class Mapper, class Reducer>
+  std::vector<std::pair<K, reduce_output_t<K, V, Reducer>>> map_reduce(const FileInput& input, Mapper&& mapper,
+                                                                        Reducer&& reducer,
+                                                                        MpiInputs inputs = MpiInputs::shared) {
+    using Out = reduce_output_t<K, V, Reducer>;
+    using Clock = std::chrono::steady_clock;
+    const auto start = Clock::now();
+    pool_.stats_ = JobStats{};
+    // Split and map: each rank its share of the tasks.
+    std::exception_ptr failure;
+    detail::PhaseOutcome mapped;
+    Clock::time_point map_at = start;
+    try {
+      detail::FilePlan plan(input, pool_.chunk_bytes_, pool_.shm_budget_);
+      detail::FileSource source(plan);
+      pool_.stats_.input_bytes = plan.total_bytes();
+      map_at = Clock::now();
+      if (inputs == MpiInputs::shared) {
+        detail::StridedSource<detail::FileSource> share(source, static_cast<std::size_t>(rank_),
+                                                        static_cast<std::size_t>(ranks_));
+        pool_.stats_.map_tasks = share.tasks();
+        mapped = pool_.map_phase<K, V>(share, mapper, reducer, DenseKeys{});
+      } else {
+        pool_.stats_.map_tasks = source.tasks();
+        mapped = pool_.map_phase<K, V>(source, mapper, reducer, DenseKeys{});
+      }
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    detail::mpi_agree(comm_, failure);
+
+    // Shuffle: partition p to rank p % ranks, then reduce the partitions this rank owns.
+    const auto reduce_at = Clock::now();
+    std::vector<detail::Published> received;
+    detail::PhaseOutcome reduced;
+    std::vector<std::uint32_t> owned;
+    for (std::uint32_t p = static_cast<std::uint32_t>(rank_); p < pool_.partitions_; p += static_cast<std::uint32_t>(ranks_)) {
+      owned.push_back(p);
+    }
+    const auto outgoing = detail::runs_for_exchange(mapped.published, ranks_);
+    std::uint64_t sent = 0;
+    for (int d = 0; d < ranks_; ++d) sent += d == rank_ ? 0 : outgoing[static_cast<std::size_t>(d)].size();
+    const auto exchanged = detail::mpi_exchange(comm_, outgoing);
+    mapped.published.clear();  // this rank's runs have left; free them before reducing
+    try {
+      received = detail::runs_from_exchange(exchanged, pool_.partitions_);
+      reduced = pool_.reduce_phase<K, V>(received, reducer, &owned, 0);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    detail::mpi_agree(comm_, failure);
+
+    // Gather on rank 0, in partition order.
+    const auto gather_at = Clock::now();
+    const auto gathered = detail::mpi_gather(comm_, detail::reduced_for_gather(reduced.published));
+    std::vector<std::pair<K, Out>> result;
+    if (rank_ == 0) result = detail::decode_pairs<K, Out>(detail::reduced_in_order(gathered));
+    pool_.record_stats(mapped, reduced, result.size(), {start, map_at, reduce_at, gather_at, Clock::now()});
+    pool_.stats_.sent_bytes = sent;
+    return result;
+  }
+
+ private:
+  Pool pool_;
+  MPI_Comm comm_;
+  int rank_ = 0;
+  int ranks_ = 1;
+};
+
+}  // namespace mapreduce

@@ -1,0 +1,233 @@
+// The MPI side of MpiPool: moving runs between ranks and results to rank 0.
+#include "mapreduce/mpi.hpp"
+
+#include <algorithm>
+#include <unistd.h>
+
+#include <climits>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "mapreduce/detail/run_format.hpp"
+#include "mapreduce/error.hpp"
+
+namespace mapreduce::detail {
+namespace {
+
+// MPI counts are int: larger buffers travel in pieces of at most this many bytes.
+constexpr std::size_t piece_bytes = std::size_t(1) << 30;
+
+void check(int rc, const char* what) {
+  if (rc != MPI_SUCCESS) throw Error(fmt::format("MPI: {} failed (error {})", what, rc));
+}
+
+template <class T>
+void append(std::vector<char>& out, const T& v) {
+  const auto* p = reinterpret_cast<const char*>(&v);
+  out.insert(out.end(), p, p + sizeof(T));
+}
+
+template <class T>
+T take(const char*& p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  p += sizeof(T);
+  return v;
+}
+
+// Posts the sends or receives of one buffer in pieces; tags number the pieces.
+void post(std::vector<MPI_Request>& reqs, char* data, std::size_t size, int peer, MPI_Comm comm, bool send) {
+  int tag = 0;
+  for (std::size_t off = 0; off < size; off += piece_bytes, ++tag) {
+    const int n = static_cast<int>(std::min(piece_bytes, size - off));
+    MPI_Request r;
+    if (send) {
+      check(MPI_Isend(data + off, n, MPI_BYTE, peer, tag, comm, &r), "MPI_Isend");
+    } else {
+      check(MPI_Irecv(data + off, n, MPI_BYTE, peer, tag, comm, &r), "MPI_Irecv");
+    }
+    reqs.push_back(r);
+  }
+}
+
+}  // namespace
+
+std::vector<std::vector<char>> mpi_exchange(MPI_Comm comm, const std::vector<std::vector<char>>& send) {
+  int rank = 0, ranks = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &ranks);
+  std::vector<std::uint64_t> send_sizes(static_cast<std::size_t>(ranks)), recv_sizes(static_cast<std::size_t>(ranks));
+  for (int d = 0; d < ranks; ++d) send_sizes[static_cast<std::size_t>(d)] = send[static_cast<std::size_t>(d)].size();
+  check(MPI_Alltoall(send_sizes.data(), 1, MPI_UINT64_T, recv_sizes.data(), 1, MPI_UINT64_T, comm), "MPI_Alltoall");
+  std::vector<std::vector<char>> recv(static_cast<std::size_t>(ranks));
+  std::vector<MPI_Request> reqs;
+  for (int s = 0; s < ranks; ++s) {
+    auto& buf = recv[static_cast<std::size_t>(s)];
+    if (s == rank) {
+      buf = send[static_cast<std::size_t>(s)];
+      continue;
+    }
+    buf.resize(recv_sizes[static_cast<std::size_t>(s)]);
+    post(reqs, buf.data(), buf.size(), s, comm, false);
+  }
+  for (int d = 0; d < ranks; ++d) {
+    if (d == rank) continue;
+    auto& buf = const_cast<std::vector<char>&>(send[static_cast<std::size_t>(d)]);  // MPI-3 takes const void*
+    post(reqs, buf.data(), buf.size(), d, comm, true);
+  }
+  check(MPI_Waitall(static_cast<int>(reqs.size()), reqs.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+  return recv;
+}
+
+std::vector<std::vector<char>> mpi_gather(MPI_Comm comm, const std::vector<char>& mine) {
+  int rank = 0, ranks = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &ranks);
+  const std::uint64_t size = mine.size();
+  std::vector<std::uint64_t> sizes(static_cast<std::size_t>(ranks));
+  check(MPI_Gather(&size, 1, MPI_UINT64_T, sizes.data(), 1, MPI_UINT64_T, 0, comm), "MPI_Gather");
+  std::vector<std::vector<char>> all;
+  std::vector<MPI_Request> reqs;
+  if (rank == 0) {
+    all.resize(static_cast<std::size_t>(ranks));
+    all[0] = mine;
+    for (int s = 1; s < ranks; ++s) {
+      all[static_cast<std::size_t>(s)].resize(sizes[static_cast<std::size_t>(s)]);
+      post(reqs, all[static_cast<std::size_t>(s)].data(), sizes[static_cast<std::size_t>(s)], s, comm, false);
+    }
+  } else {
+    post(reqs, const_cast<char*>(mine.data()), mine.size(), 0, comm, true);
+  }
+  check(MPI_Waitall(static_cast<int>(reqs.size()), reqs.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+  return all;
+}
+
+void mpi_agree(MPI_Comm comm, std::exception_ptr failure) {
+  int rank = 0, ranks = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &ranks);
+  const int mine = failure ? rank : ranks;
+  int first = ranks;
+  check(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm), "MPI_Allreduce");
+  if (first == ranks) return;
+  // The first failing rank tells the others what happened, and whether it was the input.
+  std::string text;
+  int input_error = 0;
+  if (rank == first) {
+    try {
+      std::rethrow_exception(failure);
+    } catch (const InputError& e) {
+      text = e.what();
+      input_error = 1;
+    } catch (const std::exception& e) {
+      text = e.what();
+    } catch (...) {
+      text = "unknown exception";
+    }
+  }
+  int len = static_cast<int>(text.size());
+  check(MPI_Bcast(&len, 1, MPI_INT, first, comm), "MPI_Bcast");
+  check(MPI_Bcast(&input_error, 1, MPI_INT, first, comm), "MPI_Bcast");
+  text.resize(static_cast<std::size_t>(len));
+  check(MPI_Bcast(text.data(), len, MPI_CHAR, first, comm), "MPI_Bcast");
+  if (rank == first) std::rethrow_exception(failure);
+  if (input_error != 0) throw InputError(text);
+  throw JobError(fmt::format("rank {}: {}", first, text));
+}
+
+// Per destination: for each of this rank's run sets, [u32 count of partitions][u32 tagged]
+// then [u32 partition][u64 records][u64 bytes][bytes] for each partition it owns.
+std::vector<std::vector<char>> runs_for_exchange(const std::vector<Published>& runs, int ranks) {
+  std::vector<std::vector<char>> out(static_cast<std::size_t>(ranks));
+  for (const Published& r : runs) {
+    const SharedSegment seg = SharedSegment::open(r.fd.get());
+    const RunSetView view(seg.data(), seg.size());
+    for (int d = 0; d < ranks; ++d) {
+      auto& buf = out[static_cast<std::size_t>(d)];
+      std::uint32_t n = 0;
+      for (std::uint32_t p = static_cast<std::uint32_t>(d); p < view.partitions(); p += static_cast<std::uint32_t>(ranks)) {
+        n += view.count(p) > 0 ? 1 : 0;
+      }
+      if (n == 0) continue;
+      append(buf, n);
+      append(buf, std::uint32_t(view.tagged() ? 1 : 0));
+      for (std::uint32_t p = static_cast<std::uint32_t>(d); p < view.partitions(); p += static_cast<std::uint32_t>(ranks)) {
+        if (view.count(p) == 0) continue;
+        const std::string_view run = view.run(p);
+        append(buf, p);
+        append(buf, view.count(p));
+        append(buf, std::uint64_t(run.size()));
+        buf.insert(buf.end(), run.begin(), run.end());
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<Published> runs_from_exchange(const std::vector<std::vector<char>>& received, std::uint32_t partitions) {
+  std::vector<Published> out;
+  for (const auto& buf : received) {
+    for (const char* p = buf.data(); p < buf.data() + buf.size();) {
+      const auto n = take<std::uint32_t>(p);
+      const auto tagged = take<std::uint32_t>(p);
+      // One run set block: rebuild it as a run set segment with every partition, the
+      // partitions this rank does not own left empty.
+      std::vector<std::uint64_t> bytes(partitions, 0), counts(partitions, 0);
+      std::vector<const char*> data(partitions, nullptr);
+      for (std::uint32_t i = 0; i < n; ++i) {
+        const auto part = take<std::uint32_t>(p);
+        if (part >= partitions) throw Error("MPI exchange: a run of an unknown partition arrived");
+        counts[part] = take<std::uint64_t>(p);
+        bytes[part] = take<std::uint64_t>(p);
+        data[part] = p;
+        p += bytes[part];
+      }
+      const std::size_t header = run_set_header_bytes(partitions);
+      std::vector<std::uint64_t> offsets(partitions + 1);
+      offsets[0] = header;
+      for (std::uint32_t q = 0; q < partitions; ++q) offsets[q + 1] = offsets[q] + bytes[q];
+      SharedSegment seg = SharedSegment::create(offsets[partitions]);
+      const RunSetHeader h{run_set_magic, partitions, tagged};
+      std::memcpy(seg.data(), &h, sizeof(h));
+      std::memcpy(seg.data() + sizeof(h), offsets.data(), offsets.size() * 8);
+      std::memcpy(seg.data() + sizeof(h) + offsets.size() * 8, counts.data(), counts.size() * 8);
+      for (std::uint32_t q = 0; q < partitions; ++q) {
+        if (bytes[q] != 0) std::memcpy(seg.data() + offsets[q], data[q], bytes[q]);
+      }
+      out.push_back(Published{UniqueFd(::dup(seg.fd())), 0, offsets[partitions], false});
+      if (!out.back().fd) throw Error("MPI exchange: cannot keep a received run set");
+    }
+  }
+  return out;
+}
+
+std::vector<char> reduced_for_gather(const std::vector<Published>& outputs) {
+  std::vector<char> out;
+  for (const Published& o : outputs) {
+    const SharedSegment seg = SharedSegment::open(o.fd.get());
+    append(out, static_cast<std::uint32_t>(o.tag));
+    append(out, std::uint64_t(seg.size()));
+    out.insert(out.end(), seg.data(), seg.data() + seg.size());
+  }
+  return out;
+}
+
+std::vector<const char*> reduced_in_order(const std::vector<std::vector<char>>& gathered) {
+  std::vector<std::pair<std::uint32_t, const char*>> parts;
+  for (const auto& buf : gathered) {
+    for (const char* p = buf.data(); p < buf.data() + buf.size();) {
+      const auto part = take<std::uint32_t>(p);
+      const auto size = take<std::uint64_t>(p);
+      parts.emplace_back(part, p);
+      p += size;
+    }
+  }
+  std::sort(parts.begin(), parts.end());
+  std::vector<const char*> out;
+  out.reserve(parts.size());
+  for (const auto& [part, data] : parts) out.push_back(data);
+  return out;
+}
+
+}  // namespace mapreduce::detail
