@@ -53,14 +53,6 @@ auto word_mapper = [](std::string_view chunk, auto& emit) {
   mapreduce::for_each_word(chunk, [&](std::string_view w) { emit(w, std::uint64_t(1)); });
 };
 
-std::string job_error(const std::function<void()>& job) {
-  try {
-    job();
-  } catch (const mapreduce::JobError& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 // Runs `body` in a forked child and returns its exit status (or 128 + signal).
 int in_child(const std::function<int()>& body) {
@@ -81,34 +73,6 @@ int in_child(const std::function<int()>& body) {
   int status = 0;
   REQUIRE(::waitpid(pid, &status, 0) == pid);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-std::vector<pid_t> children_of(pid_t parent) {
-  std::vector<pid_t> out;
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(e.path() / "stat");
-    std::string line;
-    std::getline(stat, line);
-    const auto close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 2));
-    char state;
-    pid_t ppid;
-    rest >> state >> ppid;
-    if (ppid == parent && state != 'Z') out.push_back(std::stoi(name));
-  }
-  return out;
-}
-
-bool alive(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return false;
-  const auto close = line.rfind(')');
-  return close != std::string::npos && line[close + 2] != 'Z';
 }
 
 // Workers die by SIGSEGV and abort() on purpose here: no core files for those.
@@ -218,7 +182,7 @@ TEST_CASE("exceptions fail the job at once by default, and are retried when aske
   };
   {
     mapreduce::Pool pool({.workers = 2, .items_per_task = 1});
-    CHECK(job_error([&] { (void)job(pool, false); }) == "map task item 2: std::runtime_error: flaky");
+    CHECK(test::job_error([&] { (void)job(pool, false); }) == "map task item 2: std::runtime_error: flaky");
     CHECK(attempts[0] == 1);  // not retried
   }
   attempts[0] = 0;
@@ -226,7 +190,7 @@ TEST_CASE("exceptions fail the job at once by default, and are retried when aske
     mapreduce::Pool pool({.workers = 2, .items_per_task = 1, .retry_exceptions = true});
     CHECK(job(pool, false).size() == 4);
     CHECK(pool.last_stats().retries == 1);
-    CHECK(job_error([&] { (void)job(pool, true); }) ==
+    CHECK(test::job_error([&] { (void)job(pool, true); }) ==
           "map task item 2 failed 4 times: attempt 1: std::runtime_error: flaky; attempt 2: std::runtime_error: "
           "flaky; attempt 3: std::runtime_error: flaky; attempt 4: std::runtime_error: flaky");
   }
@@ -259,7 +223,7 @@ TEST_CASE("a task past its timeout is killed and retried; one that always hangs 
     if (t.task == 0) ::pause();
   };
   mapreduce::Pool hanging(o);
-  CHECK_THAT(job_error([&] { (void)hanging.map([](int i) { return i; }, std::vector<int>{1, 2}); }),
+  CHECK_THAT(test::job_error([&] { (void)hanging.map([](int i) { return i; }, std::vector<int>{1, 2}); }),
              Catch::Matches("map task item 0 failed 2 times: attempt 1: worker process [0-9]+ was killed after the "
                             "task ran past its 0.2 s timeout; attempt 2: .*timeout"));
 }
@@ -284,7 +248,7 @@ TEST_CASE("the parent killed with SIGKILL takes every worker with it", "[faults]
   std::vector<pid_t> workers;
   for (int i = 0; i < 500 && workers.size() < 3; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    workers = children_of(job);
+    workers = test::children_of(job);
   }
   REQUIRE(workers.size() == 3);
   REQUIRE(::kill(job, SIGKILL) == 0);
@@ -292,11 +256,11 @@ TEST_CASE("the parent killed with SIGKILL takes every worker with it", "[faults]
   REQUIRE(::waitpid(job, &status, 0) == job);
   // PR_SET_PDEATHSIG ends them as soon as the parent is gone; wait generously, so only a
   // worker that really survives fails this.
-  for (int i = 0; i < 500 && std::any_of(workers.begin(), workers.end(), alive); ++i) {
+  for (int i = 0; i < 500 && std::any_of(workers.begin(), workers.end(), test::alive); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   for (pid_t w : workers) {
-    CHECK_FALSE(alive(w));
+    CHECK_FALSE(test::alive(w));
     ::waitpid(w, nullptr, 0);  // adopted by this process: reap
   }
   CHECK(test::dir_entries(dir.path().c_str()).empty());

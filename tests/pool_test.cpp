@@ -23,14 +23,6 @@ auto word_mapper = [](std::string_view chunk, mapreduce::Emitter<std::string, st
   mapreduce::for_each_word(chunk, [&](std::string_view w) { emit(w, 1); });
 };
 
-std::string job_error(const std::function<void()>& job) {
-  try {
-    job();
-  } catch (const mapreduce::JobError& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 }  // namespace
 
@@ -130,7 +122,7 @@ TEST_CASE("an exception in a mapper fails the job with its type, message and tas
   test::TempDir dir;
   const auto file = dir.write("in.txt", "ok\nok\nbad\nok\n");
   mapreduce::Pool pool({.workers = 2, .chunk_bytes = 3});
-  const std::string msg = job_error([&] {
+  const std::string msg = test::job_error([&] {
     (void)pool.map_reduce<std::string, std::uint64_t>(
         mapreduce::FileInput{{file}},
         [](std::string_view chunk, auto& emit) {
@@ -147,7 +139,7 @@ TEST_CASE("a worker that keeps dying fails the job once the task has used its at
   const std::vector<int> items{1, 2, 3, 4, 5, 6};
   mapreduce::Pool pool({.workers = 3, .items_per_task = 1, .max_attempts = 3});
   auto run = [&](int how) {
-    return job_error([&] {
+    return test::job_error([&] {
       (void)pool.map_reduce<int, int>(
           items,
           [how](int i, auto& emit) {
@@ -172,7 +164,7 @@ TEST_CASE("a worker that keeps dying fails the job once the task has used its at
 TEST_CASE("an exception in a reducer names the partition", "[pool][errors]") {
   test::LeakCheck leaks;
   mapreduce::Pool pool({.workers = 2, .partitions = 3});
-  const std::string msg = job_error([&] {
+  const std::string msg = test::job_error([&] {
     (void)pool.map_reduce<int, int>(
         std::vector<int>{1, 2, 3}, [](int i, auto& emit) { emit(i, i); },
         [](int key, std::span<const int>) -> int {
@@ -186,7 +178,7 @@ TEST_CASE("an exception in a reducer names the partition", "[pool][errors]") {
 TEST_CASE("with spilling off, a shared-memory budget too small for the runs fails with a clear error", "[pool][errors]") {
   test::LeakCheck leaks;
   mapreduce::Pool pool({.workers = 2, .shm_budget = 4096, .spill = false});
-  const std::string msg = job_error([&] {
+  const std::string msg = test::job_error([&] {
     (void)pool.map_reduce<std::uint64_t, std::uint64_t>(
         std::views::iota(std::uint64_t(0), std::uint64_t(10000)), [](std::uint64_t i, auto& emit) { emit(i, i); },
         std::plus<>{});
@@ -233,7 +225,7 @@ TEST_CASE("DenseKeys: a byte histogram through the array path equals the hashed 
     CHECK(dense == hashed);  // same pairs, same order
   }
   mapreduce::Pool pool({.workers = 2});
-  const std::string msg = job_error([&] {
+  const std::string msg = test::job_error([&] {
     (void)pool.map_reduce<std::uint32_t, std::uint64_t>(mapreduce::FileInput{{file}}, histogram, std::plus<>{},
                                                         mapreduce::DenseKeys{100});
   });

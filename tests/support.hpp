@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <mapreduce/error.hpp>
 #include <mapreduce/text.hpp>
 
 namespace test {
@@ -145,5 +147,46 @@ class LeakCheck {
   std::set<std::string> shm_;
   std::size_t fds_;
 };
+
+
+// The message of the JobError that `job` throws, or "no error".
+inline std::string job_error(const std::function<void()>& job) {
+  try {
+    job();
+  } catch (const mapreduce::JobError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// The live (not zombie) children of `parent`, read from /proc.
+inline std::vector<pid_t> children_of(pid_t parent) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(e.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 2));
+    char state;
+    pid_t ppid;
+    rest >> state >> ppid;
+    if (ppid == parent && state != 'Z') out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+// Whether `pid` is running (a zombie is not).
+inline bool alive(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  const auto close = line.rfind(')');
+  return close != std::string::npos && line[close + 2] != 'Z';
+}
 
 }  // namespace test

@@ -70,41 +70,13 @@ pid_t start_wordcount(const std::vector<std::string>& args, const std::filesyste
   return pid;
 }
 
-std::vector<pid_t> children_of(pid_t parent) {
-  std::vector<pid_t> out;
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(e.path() / "stat");
-    std::string line;
-    std::getline(stat, line);
-    const auto close = line.rfind(')');
-    if (close == std::string::npos || line.size() < close + 4) continue;
-    std::istringstream rest(line.substr(close + 2));
-    char state;
-    pid_t ppid;
-    rest >> state >> ppid;
-    if (ppid == parent && state != 'Z') out.push_back(std::stoi(name));
-  }
-  return out;
-}
-
-bool alive(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return false;
-  const auto close = line.rfind(')');
-  return close != std::string::npos && line[close + 2] != 'Z';
-}
-
 // Waits, generously, until wordcount has forked its map workers. A chunk of 64 bytes makes
 // the job tens of thousands of tasks long, so it is still running when they are seen.
 std::vector<pid_t> wait_for_workers(pid_t pid) {
   std::vector<pid_t> workers;
   for (int i = 0; i < 2000 && workers.empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    workers = children_of(pid);
+    workers = test::children_of(pid);
   }
   return workers;
 }
@@ -199,7 +171,7 @@ TEST_CASE("wordcount: SIGINT and SIGTERM stop the job, reap the workers, exit 13
     REQUIRE(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 128 + sig);
     CHECK(slurp(err) == std::string("wordcount: interrupted by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + "\n");
-    for (pid_t w : workers) CHECK_FALSE(alive(w));  // reaped by wordcount before it exited
+    for (pid_t w : workers) CHECK_FALSE(test::alive(w));  // reaped by wordcount before it exited
     CHECK(test::dir_entries("/dev/shm") == before);
   }
 }
@@ -215,11 +187,11 @@ TEST_CASE("wordcount killed with SIGKILL: no worker survives, nothing is left", 
   REQUIRE(::kill(pid, SIGKILL) == 0);
   REQUIRE(::waitpid(pid, nullptr, 0) == pid);
   // PR_SET_PDEATHSIG kills them at once; the generous wait only guards against a hang.
-  for (int i = 0; i < 500 && std::any_of(workers.begin(), workers.end(), alive); ++i) {
+  for (int i = 0; i < 500 && std::any_of(workers.begin(), workers.end(), test::alive); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   for (pid_t w : workers) {
-    CHECK_FALSE(alive(w));
+    CHECK_FALSE(test::alive(w));
     ::waitpid(w, nullptr, 0);
   }
   CHECK(test::dir_entries("/dev/shm") == before);
