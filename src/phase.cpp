@@ -28,6 +28,38 @@
 #include "mapreduce/interrupt.hpp"
 
 namespace mapreduce::detail {
+
+static std::string demangle(const char* name) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> d(abi::__cxa_demangle(name, nullptr, nullptr, &status), std::free);
+  return status == 0 && d ? std::string(d.get()) : std::string(name);
+}
+
+// Whether the exception being handled is a mapreduce::InputError: it reaches the caller
+// as one, so a file that changed under the job is an input error, not a job failure.
+bool current_is_input_error() {
+  try {
+    throw;
+  } catch (const InputError&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+// "std::runtime_error: what" for the exception being handled.
+std::string describe_current_exception() {
+  const std::type_info* t = abi::__cxa_current_exception_type();
+  const std::string type = t != nullptr ? demangle(t->name()) : "unknown exception";
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return fmt::format("{}: {}", type, e.what());
+  } catch (...) {
+    return fmt::format("exception of type {}", type);
+  }
+}
+
 namespace {
 
 enum class Kind : std::uint32_t {
@@ -127,37 +159,6 @@ bool recv_message(int sock, Message& m, UniqueFd* fd_out) {
     throw Error("worker channel: malformed message");
   }
   return true;
-}
-
-std::string demangle(const char* name) {
-  int status = 0;
-  std::unique_ptr<char, void (*)(void*)> d(abi::__cxa_demangle(name, nullptr, nullptr, &status), std::free);
-  return status == 0 && d ? std::string(d.get()) : std::string(name);
-}
-
-// Whether the exception being handled is a mapreduce::InputError: it reaches the caller
-// as one, so a file that changed under the job is an input error, not a job failure.
-bool current_is_input_error() {
-  try {
-    throw;
-  } catch (const InputError&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
-// "std::runtime_error: what" for the exception being handled.
-std::string describe_current_exception() {
-  const std::type_info* t = abi::__cxa_current_exception_type();
-  const std::string type = t != nullptr ? demangle(t->name()) : "unknown exception";
-  try {
-    throw;
-  } catch (const std::exception& e) {
-    return fmt::format("{}: {}", type, e.what());
-  } catch (...) {
-    return fmt::format("exception of type {}", type);
-  }
 }
 
 std::string describe_status(int status) {
@@ -294,7 +295,8 @@ class Scheduler {
  public:
   Scheduler(std::size_t tasks, PhaseWork& work, const PhaseConfig& config)
       : tasks_(tasks), work_(work), config_(config), attempts_(tasks, 0), history_(tasks),
-        shm_used_(config.shm_in_use), parent_(::getpid()) {
+        shm_used_(config.shm_in_use), parent_(::getpid()),
+        label_(config.job.empty() ? std::string(config.name) : config.job + ": " + config.name) {
     if (config_.max_attempts == 0) throw OptionsError("max_attempts must be at least 1");
   }
 
@@ -426,8 +428,8 @@ class Scheduler {
     const unsigned n = ++attempts_[task];
     history_[task] += fmt::format("{}attempt {}: {}", n > 1 ? "; " : "", n, cause);
     if (n >= config_.max_attempts) {
-      if (config_.max_attempts == 1) throw JobError(fmt::format("{} {}: {}", config_.name, task_name(task), cause));
-      throw JobError(fmt::format("{} {} failed {} times: {}", config_.name, task_name(task), n, history_[task]));
+      if (config_.max_attempts == 1) throw JobError(fmt::format("{} {}: {}", label_, task_name(task), cause));
+      throw JobError(fmt::format("{} {} failed {} times: {}", label_, task_name(task), n, history_[task]));
     }
     ++out_.retries;
     retry_.push_back(task);
@@ -485,7 +487,7 @@ class Scheduler {
         if (config_.retry_exceptions && msg.h.a != no_task) {
           w.failure = std::string(msg.body());  // the worker exits next; ended() retries
         } else {
-          throw JobError(fmt::format("{} {}: {}", config_.name, task_name(msg.h.a), msg.body()));
+          throw JobError(fmt::format("{} {}: {}", label_, task_name(msg.h.a), msg.body()));
         }
         break;
       case Kind::finished:
@@ -507,7 +509,7 @@ class Scheduler {
     w.reserved = 0;
     if (w.finished && WIFEXITED(status) && WEXITSTATUS(status) == 0) return;
     if (++deaths_ > config_.max_attempts * std::max<std::size_t>(tasks_, 1) + config_.workers) {
-      throw JobError(fmt::format("{}: workers keep dying ({} so far), the last one {}", config_.name, deaths_,
+      throw JobError(fmt::format("{}: workers keep dying ({} so far), the last one {}", label_, deaths_,
                                  describe_status(status)));
     }
     const std::string cause =
@@ -537,6 +539,7 @@ class Scheduler {
   std::size_t next_ = 0;
   std::size_t shm_used_;
   pid_t parent_;
+  std::string label_;  // "map", or "count words: map" for a named job
   std::deque<Worker> workers_;  // a deque: spawning never moves a Worker
   unsigned live_ = 0;
   unsigned deaths_ = 0;

@@ -39,6 +39,22 @@ template <class F>
   return {std::forward<F>(f)};
 }
 
+/// A combine operation that keeps the value with the smallest `score(value)`: a fan-in
+/// that picks one result, such as the best of several models. Give values distinct scores
+/// (add an index to break ties), or the pick among equals depends on the order of combining.
+///
+///     pool.map_reduce<int, Fit>(configs, [](const Config& c, auto& emit) { emit(0, train(c)); },
+///                               mapreduce::min_by([](const Fit& f) { return std::pair(f.error, f.id); }));
+template <class Score>
+[[nodiscard]] auto min_by(Score score) {
+  return [score](const auto& a, const auto& b) { return score(b) < score(a) ? b : a; };
+}
+/// The same, keeping the largest score.
+template <class Score>
+[[nodiscard]] auto max_by(Score score) {
+  return [score](const auto& a, const auto& b) { return score(a) < score(b) ? b : a; };
+}
+
 namespace detail {
 template <class R>
 struct is_per_key : std::false_type {};

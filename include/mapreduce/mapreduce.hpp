@@ -2,6 +2,7 @@
 // The whole public API of mapreduce. Each header also stands alone.
 #include "mapreduce/codec.hpp"
 #include "mapreduce/combiner.hpp"
+#include "mapreduce/dataset.hpp"
 #include "mapreduce/emitter.hpp"
 #include "mapreduce/error.hpp"
 #include "mapreduce/hash.hpp"
@@ -12,6 +13,7 @@
 #include "mapreduce/pool.hpp"
 #include "mapreduce/result.hpp"
 #include "mapreduce/stats.hpp"
+#include "mapreduce/steps.hpp"
 #include "mapreduce/task.hpp"
 #include "mapreduce/text.hpp"
 #include "mapreduce/version.hpp"

@@ -12,6 +12,7 @@
 
 #include "mapreduce/codec.hpp"
 #include "mapreduce/combiner.hpp"
+#include "mapreduce/dataset.hpp"
 #include "mapreduce/detail/file_plan.hpp"
 #include "mapreduce/detail/jobs.hpp"
 #include "mapreduce/detail/map_buffer.hpp"
@@ -67,6 +68,24 @@ struct ReduceOutput<K, V, R, false> {
 template <class K, class V, class Reducer>
 using reduce_output_t = typename detail::ReduceOutput<K, V, std::decay_t<Reducer>>::type;
 
+/// The results of Pool::map_product: one per (row, column) pair, addressable by the pair.
+template <class R>
+class Grid {
+ public:
+  Grid(std::size_t rows, std::size_t cols, std::vector<R> cells)
+      : rows_(rows), cols_(cols), cells_(std::move(cells)) {}
+  [[nodiscard]] std::size_t rows() const noexcept { return rows_; }
+  [[nodiscard]] std::size_t cols() const noexcept { return cols_; }
+  /// The result for xs[row] and ys[col].
+  [[nodiscard]] const R& at(std::size_t row, std::size_t col) const { return cells_.at(row * cols_ + col); }
+  /// All results, row by row.
+  [[nodiscard]] const std::vector<R>& cells() const noexcept { return cells_; }
+
+ private:
+  std::size_t rows_, cols_;
+  std::vector<R> cells_;
+};
+
 /// Runs map-reduce jobs with forked worker processes and a shared-memory shuffle.
 ///
 /// Each job forks its workers when it starts, so mappers and reducers run in them as
@@ -121,6 +140,7 @@ class Pool {
     detail::FilePlan plan(input, chunk_bytes_, shm_budget_);
     detail::FileSource source(plan);
     stats_ = JobStats{};
+    NameReset reset_name{next_name_};  // named() is for one job
     stats_.input_bytes = plan.total_bytes();
     return run_job<K, V>(source, mapper, reducer, dense, start);
   }
@@ -134,7 +154,81 @@ class Pool {
     const auto start = std::chrono::steady_clock::now();
     detail::ItemSource<Items> source(items, items_per_task(std::ranges::size(items)));
     stats_ = JobStats{};
+    NameReset reset_name{next_name_};  // named() is for one job
     return run_job<K, V>(source, mapper, reducer, dense, start);
+  }
+
+  /// Map-reduce over a Dataset another job of this Pool left in shared memory: the mapper
+  /// is called as `mapper(key_view, const V2& value, Emitter<K, V>& emit)` for each pair
+  /// (or `mapper(std::pair{key, value}, emit)`), partition by partition, read in place.
+  template <Key K, Encodable V, Key K2, Encodable V2, class Mapper, class Reducer>
+  std::vector<std::pair<K, reduce_output_t<K, V, Reducer>>> map_reduce(const Dataset<K2, V2>& data, Mapper&& mapper,
+                                                                        Reducer&& reducer, DenseKeys dense = {}) {
+    const auto start = std::chrono::steady_clock::now();
+    detail::DatasetSource<K2, V2> source(data);
+    stats_ = JobStats{};
+    NameReset reset_name{next_name_};  // named() is for one job
+    return run_job<K, V>(source, mapper, reducer, dense, start);
+  }
+
+  /// Like map_reduce, but the result stays in shared memory as a Dataset, partitioned, for
+  /// the next job to map (a chain of jobs without copying through the parent). Takes the
+  /// same inputs as map_reduce: files, items, or another Dataset.
+  template <Key K, Encodable V, class Input, class Mapper, class Reducer>
+  Dataset<K, reduce_output_t<K, V, Reducer>> map_reduce_dataset(const Input& input, Mapper&& mapper,
+                                                                Reducer&& reducer, DenseKeys dense = {}) {
+    const auto start = std::chrono::steady_clock::now();
+    stats_ = JobStats{};
+    NameReset reset_name{next_name_};  // named() is for one job
+    auto go = [&](auto& source) {
+      const auto map_at = std::chrono::steady_clock::now();
+      stats_.map_tasks = source.tasks();
+      detail::PhaseOutcome mapped = map_phase<K, V>(source, mapper, reducer, dense);
+      const auto reduce_at = std::chrono::steady_clock::now();
+      detail::PhaseOutcome reduced = reduce_phase<K, V>(mapped.published, reducer, nullptr, mapped.shm_bytes);
+      const auto end = std::chrono::steady_clock::now();
+      Dataset<K, reduce_output_t<K, V, Reducer>> out(std::move(reduced.published));
+      record_stats(mapped, reduced, 0, {start, map_at, reduce_at, end, end});
+      return out;
+    };
+    if constexpr (std::is_same_v<Input, FileInput>) {
+      detail::FilePlan plan(input, chunk_bytes_, shm_budget_);
+      detail::FileSource source(plan);
+      stats_.input_bytes = plan.total_bytes();
+      return go(source);
+    } else if constexpr (requires { input.segments(); }) {
+      detail::DatasetSource source(input);
+      return go(source);
+    } else {
+      detail::ItemSource<Input> source(input, items_per_task(std::ranges::size(input)));
+      return go(source);
+    }
+  }
+
+  /// Names the next job: its failures read "NAME: map task ...", so a chain of jobs says
+  /// which step failed.
+  ///
+  ///     pool.named("count words").map_reduce<std::string, std::uint64_t>(...);
+  Pool& named(std::string name) {
+    next_name_ = std::move(name);
+    return *this;
+  }
+
+  /// `f(x, y)` for every x of `xs` and y of `ys` (a cartesian map: every cohort with every
+  /// product) as one job; the results addressable by the pair: grid.at(i, j) is
+  /// f(xs[i], ys[j]).
+  template <std::ranges::random_access_range Xs, std::ranges::random_access_range Ys, class F>
+    requires std::ranges::sized_range<Xs> && std::ranges::sized_range<Ys>
+  auto map_product(F&& f, const Xs& xs, const Ys& ys) {
+    const std::size_t rows = std::ranges::size(xs);
+    const std::size_t cols = std::ranges::size(ys);
+    auto cells = map(
+        [&](std::size_t i) {
+          return f(std::ranges::begin(xs)[static_cast<std::ptrdiff_t>(i / cols)],
+                   std::ranges::begin(ys)[static_cast<std::ptrdiff_t>(i % cols)]);
+        },
+        std::views::iota(std::size_t(0), rows * cols));
+    return Grid<typename decltype(cells)::value_type>(rows, cols, std::move(cells));
   }
 
   /// `f(item)` for every item, in worker processes; the results in input order, as
@@ -149,6 +243,7 @@ class Pool {
     const std::size_t n = std::ranges::size(items);
     detail::ItemSource<Items> source(items, items_per_task(n));
     stats_ = JobStats{};
+    NameReset reset_name{next_name_};  // named() is for one job
     stats_.map_tasks = source.tasks();
     detail::ItemsMapWork<Items, std::remove_reference_t<F>, R> work(source, f, flush_bytes());
     const auto mapped_at = std::chrono::steady_clock::now();
@@ -248,6 +343,7 @@ class Pool {
   [[nodiscard]] detail::PhaseConfig phase(const char* name, std::size_t in_use) const {
     detail::PhaseConfig c;
     c.name = name;
+    c.job = next_name_;
     c.workers = workers_;
     c.shm_budget = shm_budget_;
     c.shm_in_use = in_use;
@@ -272,6 +368,11 @@ class Pool {
   std::size_t shm_budget_;
   std::size_t items_per_task_;
   std::string spill_dir_;
+  std::string next_name_;  // the name of the next job (named()); cleared when a job ends
+  struct NameReset {
+    std::string& name;
+    ~NameReset() { name.clear(); }
+  };
   JobStats stats_;
 };
 

@@ -25,6 +25,17 @@
 
 namespace mapreduce::detail {
 
+// A (key, value) record of a Dataset, as a task hands it to the mapper.
+template <class View, class V>
+struct KeyValue {
+  View key;
+  V value;
+};
+template <class T>
+inline constexpr bool is_key_value = false;
+template <class View, class V>
+inline constexpr bool is_key_value<KeyValue<View, V>> = true;
+
 // Map tasks over in-memory items: task t covers items [t * per_task, (t + 1) * per_task).
 // The items are read by the forked workers in place: fork gave them the parent's memory.
 template <class Items>
@@ -101,7 +112,18 @@ class MapWork final : public PhaseWork {
   void run_task(std::size_t task, WorkerLink& link) override {
     buffer_.set_task(source_.global_task(task));
     Emitter<K, V> emit(buffer_);
-    source_.for_each_input(task, [&](auto&& input) { mapper_(input, emit); });
+    source_.for_each_input(task, [&](auto&& input) {
+      if constexpr (is_key_value<std::decay_t<decltype(input)>>) {
+        // A Dataset record: mapper(key, value, emit), or mapper(pair, emit).
+        if constexpr (std::is_invocable_v<Mapper&, decltype(input.key), decltype(input.value), Emitter<K, V>&>) {
+          mapper_(input.key, input.value, emit);
+        } else {
+          mapper_(std::pair{input.key, input.value}, emit);
+        }
+      } else {
+        mapper_(input, emit);
+      }
+    });
     buffer_.drain();
     link.add_records(buffer_.take_records());
     if (buffer_.memory_bytes() >= flush_bytes_) buffer_.flush(link);

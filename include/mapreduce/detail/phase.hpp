@@ -44,6 +44,7 @@ struct Published {
 
 struct PhaseConfig {
   const char* name = "map";        // for messages: "map", "reduce"
+  std::string job;                 // the job's name, when it has one: messages start with it
   unsigned workers = 1;            // at most this many processes at once (never more than tasks)
   std::size_t shm_budget = 0;      // bytes of shared memory the job may hold at once
   std::size_t shm_in_use = 0;      // already held by earlier phases of the job
@@ -89,6 +90,9 @@ class WorkerLink {
   int socket_;
   std::uint64_t records_ = 0;
 };
+
+// "std::runtime_error: what" for the exception being handled (call it in a catch block).
+std::string describe_current_exception();
 
 // The number of CPUs this process may run on (sched_getaffinity), at least 1.
 unsigned available_cpus() noexcept;

@@ -1,0 +1,107 @@
+#pragma once
+// A job's result left in shared memory, partitioned, for the next job to map.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "mapreduce/codec.hpp"
+#include "mapreduce/detail/jobs.hpp"
+#include "mapreduce/detail/phase.hpp"
+#include "mapreduce/key.hpp"
+
+namespace mapreduce {
+
+/// The reduced partitions of a job, kept in shared memory instead of gathered: what
+/// Pool::map_reduce_dataset returns. Pass it as the input of the next map_reduce of the
+/// same Pool, whose workers read it partition by partition in place (the parent never
+/// copies it); collect() brings it into the parent when you want it there.
+///
+///     auto counts = pool.map_reduce_dataset<std::string, std::uint64_t>(files, count, std::plus<>{});
+///     auto by_length = pool.map_reduce<std::size_t, std::uint64_t>(
+///         counts, [](std::string_view word, std::uint64_t n, auto& emit) { emit(word.size(), n); },
+///         std::plus<>{});
+///
+/// It owns shared memory (descriptors of unnamed segments): move it, destroy it to free it.
+template <Key K, Encodable V>
+class Dataset {
+ public:
+  Dataset() = default;
+  explicit Dataset(std::vector<detail::Published> parts) : parts_(std::move(parts)) {
+    std::sort(parts_.begin(), parts_.end(), [](const auto& a, const auto& b) { return a.tag < b.tag; });
+  }
+
+  /// Pairs held, over all partitions.
+  [[nodiscard]] std::uint64_t size() const {
+    std::uint64_t n = 0;
+    for (const auto& p : parts_) {
+      const auto seg = detail::SharedSegment::open(p.fd.get());
+      std::uint64_t count;
+      std::memcpy(&count, seg.data(), 8);
+      n += count;
+    }
+    return n;
+  }
+  /// Partitions that hold pairs.
+  [[nodiscard]] std::size_t partitions() const noexcept { return parts_.size(); }
+  /// Shared-memory bytes held.
+  [[nodiscard]] std::uint64_t bytes() const noexcept {
+    std::uint64_t n = 0;
+    for (const auto& p : parts_) n += p.bytes;
+    return n;
+  }
+  /// The pairs, in the order Pool::map_reduce would have returned them.
+  [[nodiscard]] std::vector<std::pair<K, V>> collect() const {
+    std::vector<detail::SharedSegment> segs;
+    std::vector<const char*> data;
+    for (const auto& p : parts_) {
+      segs.push_back(detail::SharedSegment::open(p.fd.get()));
+      data.push_back(segs.back().data());
+    }
+    return detail::decode_pairs<K, V>(data);
+  }
+
+  /// For the engine: the segments, one per non-empty partition, in partition order.
+  [[nodiscard]] const std::vector<detail::Published>& segments() const noexcept { return parts_; }
+
+ private:
+  std::vector<detail::Published> parts_;
+};
+
+namespace detail {
+
+// Map tasks over a Dataset: one task per partition, its records read in place.
+template <class K, class V>
+class DatasetSource {
+ public:
+  explicit DatasetSource(const Dataset<K, V>& data) noexcept : data_(data) {}
+  [[nodiscard]] std::size_t tasks() const noexcept { return data_.segments().size(); }
+  [[nodiscard]] std::size_t global_task(std::size_t t) const noexcept { return t; }
+  [[nodiscard]] std::string describe(std::size_t t) const {
+    return fmt::format("dataset partition {}", data_.segments()[t].tag);
+  }
+  void diagnose_crash(std::size_t) const noexcept {}
+  template <class F>
+  void for_each_input(std::size_t t, F&& f) const {
+    // The descriptor was inherited at fork; the segment is mapped for this task only.
+    const auto seg = SharedSegment::open(data_.segments()[t].fd.get());
+    const char* r = seg.data();
+    std::uint64_t count;
+    std::memcpy(&count, r, 8);
+    r += 8;
+    for (std::uint64_t i = 0; i < count; ++i) {
+      const auto key = KeyTraits<K>::read(r);
+      f(KeyValue<typename KeyTraits<K>::view, V>{key, Codec<V>::read(r)});
+    }
+  }
+
+ private:
+  const Dataset<K, V>& data_;
+};
+
+}  // namespace detail
+}  // namespace mapreduce
