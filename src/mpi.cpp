@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -53,7 +55,7 @@ void post(std::vector<MPI_Request>& reqs, char* data, std::size_t size, int peer
 
 }  // namespace
 
-std::vector<std::vector<char>> mpi_exchange(MPI_Comm comm, const std::vector<std::vector<char>>& send) {
+std::vector<std::vector<char>> mpi_exchange(MPI_Comm comm, std::vector<std::vector<char>> send) {
   int rank = 0, ranks = 1;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &ranks);
@@ -64,19 +66,17 @@ std::vector<std::vector<char>> mpi_exchange(MPI_Comm comm, const std::vector<std
   std::vector<MPI_Request> reqs;
   for (int s = 0; s < ranks; ++s) {
     auto& buf = recv[static_cast<std::size_t>(s)];
-    if (s == rank) {
-      buf = send[static_cast<std::size_t>(s)];
-      continue;
-    }
+    if (s == rank) continue;  // moved in after the sends are done
     buf.resize(recv_sizes[static_cast<std::size_t>(s)]);
     post(reqs, buf.data(), buf.size(), s, comm, false);
   }
   for (int d = 0; d < ranks; ++d) {
     if (d == rank) continue;
-    auto& buf = const_cast<std::vector<char>&>(send[static_cast<std::size_t>(d)]);  // MPI-3 takes const void*
+    auto& buf = send[static_cast<std::size_t>(d)];
     post(reqs, buf.data(), buf.size(), d, comm, true);
   }
   check(MPI_Waitall(static_cast<int>(reqs.size()), reqs.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+  recv[static_cast<std::size_t>(rank)] = std::move(send[static_cast<std::size_t>(rank)]);
   return recv;
 }
 
@@ -101,6 +101,46 @@ std::vector<std::vector<char>> mpi_gather(MPI_Comm comm, const std::vector<char>
   }
   check(MPI_Waitall(static_cast<int>(reqs.size()), reqs.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
   return all;
+}
+
+void mpi_check_same(MPI_Comm comm, const JobShape& shape) {
+  std::uint64_t mine[2] = {shape.tasks, shape.bytes};
+  std::uint64_t lo[2], hi[2];
+  check(MPI_Allreduce(mine, lo, 2, MPI_UINT64_T, MPI_MIN, comm), "MPI_Allreduce");
+  check(MPI_Allreduce(mine, hi, 2, MPI_UINT64_T, MPI_MAX, comm), "MPI_Allreduce");
+  if (lo[0] != hi[0] || lo[1] != hi[1]) {
+    throw InputError(fmt::format("the ranks see different inputs ({} to {} bytes, {} to {} tasks): with "
+                                 "MpiInputs::shared every rank must see the same files",
+                                 lo[1], hi[1], lo[0], hi[0]));
+  }
+}
+
+unsigned mpi_max(MPI_Comm comm, unsigned value) {
+  unsigned out = value;
+  check(MPI_Allreduce(&value, &out, 1, MPI_UNSIGNED, MPI_MAX, comm), "MPI_Allreduce");
+  return out;
+}
+
+std::size_t mpi_tasks_before(MPI_Comm comm, std::size_t tasks) {
+  std::uint64_t mine = tasks, before = 0;
+  check(MPI_Exscan(&mine, &before, 1, MPI_UINT64_T, MPI_SUM, comm), "MPI_Exscan");
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  return rank == 0 ? 0 : static_cast<std::size_t>(before);  // Exscan leaves rank 0's undefined
+}
+
+void mpi_abort(MPI_Comm comm, std::exception_ptr failure) {
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  try {
+    std::rethrow_exception(failure);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rank %d: %s; ending the MPI job\n", rank, e.what());
+  } catch (...) {
+    std::fprintf(stderr, "rank %d: unknown exception; ending the MPI job\n", rank);
+  }
+  MPI_Abort(comm, 1);
+  std::abort();  // MPI_Abort does not return
 }
 
 void mpi_agree(MPI_Comm comm, std::exception_ptr failure) {

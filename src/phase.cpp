@@ -100,7 +100,7 @@ bool send_message(int sock, Kind kind, std::uint64_t a, std::uint64_t b, std::st
                   std::uint64_t c = 0) {
   Message m;
   m.h = Header{kind, static_cast<std::uint32_t>(std::min(text.size(), max_text)), a, b, c};
-  std::memcpy(m.text, text.data(), m.h.text_len);
+  if (m.h.text_len != 0) std::memcpy(m.text, text.data(), m.h.text_len);  // an empty view may be null
   iovec iov{&m, sizeof(Header) + m.h.text_len};
   msghdr msg{};
   msg.msg_iov = &iov;

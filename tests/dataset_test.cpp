@@ -72,6 +72,16 @@ TEST_CASE("a failing step of a chain names the job, the phase and the task", "[d
     (void)pool.map_reduce<int, int>(std::vector<int>{1}, [](int, auto&) { throw std::logic_error("x"); }, std::plus<>{});
   });
   CHECK(next == "map task item 0: std::logic_error: x");
+  // ...also when it failed before running: a missing input.
+  auto load_missing = [&] {
+    (void)pool.named("load").map_reduce<int, int>(mapreduce::FileInput{{"/no/such/file"}},
+                                                  [](std::string_view, auto&) {}, std::plus<>{});
+  };
+  CHECK_THROWS_AS(load_missing(), mapreduce::InputError);
+  CHECK(test::job_error([&] {
+          (void)pool.map_reduce<int, int>(std::vector<int>{1}, [](int, auto&) { throw std::logic_error("y"); },
+                                          std::plus<>{});
+        }) == "map task item 0: std::logic_error: y");
 }
 
 TEST_CASE("map_product maps every pair as one job, addressable by the pair", "[dataset]") {
@@ -89,6 +99,7 @@ TEST_CASE("map_product maps every pair as one job, addressable by the pair", "[d
     }
   }
   CHECK(pool.map_product([](int a, int b) { return a + b; }, std::vector<int>{}, products).cells().empty());
+  CHECK_THROWS_AS(grid.at(0, products.size()), std::out_of_range);
 }
 
 TEST_CASE("min_by and max_by fan in to one pick", "[dataset]") {

@@ -82,7 +82,7 @@ struct Codec<std::string> {
     if (s.size() > UINT32_MAX) throw Error("a string of over 4 GiB cannot be a key or value");
     const auto n = static_cast<std::uint32_t>(s.size());
     std::memcpy(out, &n, 4);
-    std::memcpy(out + 4, s.data(), n);
+    if (n != 0) std::memcpy(out + 4, s.data(), n);  // an empty view may be null
     return out + 4 + n;
   }
   static std::string_view read_view(const char*& in) noexcept {

@@ -24,12 +24,25 @@ enum class MpiInputs {
 namespace detail {
 // Sends send[d] to rank d and returns what each rank sent here, in pieces of at most 1 GiB
 // (MPI counts are int). Collective over comm.
-std::vector<std::vector<char>> mpi_exchange(MPI_Comm comm, const std::vector<std::vector<char>>& send);
+std::vector<std::vector<char>> mpi_exchange(MPI_Comm comm, std::vector<std::vector<char>> send);
 // Gathers every rank's bytes on rank 0 (in rank order); other ranks get an empty vector.
 std::vector<std::vector<char>> mpi_gather(MPI_Comm comm, const std::vector<char>& mine);
 // Collective: rethrows, on every rank, the first failure of any rank (lowest rank first),
 // so no rank waits forever in a later collective for a rank that gave up.
 void mpi_agree(MPI_Comm comm, std::exception_ptr failure);
+// What every rank must agree on before the map: the tasks it cut from the inputs.
+struct JobShape {
+  std::uint64_t tasks;
+  std::uint64_t bytes;
+};
+// Collective: throws InputError on every rank if the ranks cut different tasks.
+void mpi_check_same(MPI_Comm comm, const JobShape& shape);
+// Collective: the largest `value` of all ranks.
+unsigned mpi_max(MPI_Comm comm, unsigned value);
+// Collective: the tasks of the ranks before this one (an exclusive prefix sum).
+std::size_t mpi_tasks_before(MPI_Comm comm, std::size_t tasks);
+// Prints the failure and aborts the MPI job (every rank), for failures not agreed on.
+[[noreturn]] void mpi_abort(MPI_Comm comm, std::exception_ptr failure);
 // The run sets a rank received, as local run-set segments the reduce phase reads in place.
 std::vector<Published> runs_from_exchange(const std::vector<std::vector<char>>& received, std::uint32_t partitions);
 // This rank's runs for each destination rank: partition p goes to rank p % ranks.
@@ -58,9 +71,14 @@ std::vector<const char*> reduced_in_order(const std::vector<std::vector<char>>& 
 /// dies ends the whole MPI job, as MPI does.
 class MpiPool {
  public:
-  explicit MpiPool(const PoolOptions& local = {}, MPI_Comm comm = MPI_COMM_WORLD) : pool_(local), comm_(comm) {
+  /// Collective over `comm`, which it duplicates: its messages never meet yours. Destroy
+  /// it before MPI_Finalize.
+  explicit MpiPool(const PoolOptions& local = {}, MPI_Comm comm = MPI_COMM_WORLD) : pool_(local) {
+    MPI_Comm_dup(comm, &comm_);
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &ranks_);
+    // The default partition count follows each machine's CPUs; every rank must use one.
+    pool_.partitions_ = detail::mpi_max(comm_, pool_.partitions_);
   }
 
   [[nodiscard]] int rank() const noexcept { return rank_; }
@@ -80,63 +98,105 @@ class MpiPool {
     using Clock = std::chrono::steady_clock;
     const auto start = Clock::now();
     pool_.stats_ = JobStats{};
-    // Split and map: each rank its share of the tasks.
-    std::exception_ptr failure;
-    detail::PhaseOutcome mapped;
-    Clock::time_point map_at = start;
-    try {
-      detail::FilePlan plan(input, pool_.chunk_bytes_, pool_.shm_budget_);
-      detail::FileSource source(plan);
-      pool_.stats_.input_bytes = plan.total_bytes();
-      map_at = Clock::now();
-      if (inputs == MpiInputs::shared) {
-        detail::StridedSource<detail::FileSource> share(source, static_cast<std::size_t>(rank_),
-                                                        static_cast<std::size_t>(ranks_));
-        pool_.stats_.map_tasks = share.tasks();
-        mapped = pool_.map_phase<K, V>(share, mapper, reducer, DenseKeys{});
-      } else {
-        pool_.stats_.map_tasks = source.tasks();
-        mapped = pool_.map_phase<K, V>(source, mapper, reducer, DenseKeys{});
+    Pool::NameReset reset_name{pool_.next_name_};
+    bool agreed = false;  // the failure being thrown is known to every rank
+    auto agree = [&](std::exception_ptr failure) {
+      try {
+        detail::mpi_agree(comm_, failure);
+      } catch (...) {
+        agreed = true;
+        throw;
       }
-    } catch (...) {
-      failure = std::current_exception();
-    }
-    detail::mpi_agree(comm_, failure);
-
-    // Shuffle: partition p to rank p % ranks, then reduce the partitions this rank owns.
-    const auto reduce_at = Clock::now();
-    std::vector<detail::Published> received;
-    detail::PhaseOutcome reduced;
-    std::vector<std::uint32_t> owned;
-    for (std::uint32_t p = static_cast<std::uint32_t>(rank_); p < pool_.partitions_; p += static_cast<std::uint32_t>(ranks_)) {
-      owned.push_back(p);
-    }
-    const auto outgoing = detail::runs_for_exchange(mapped.published, ranks_);
-    std::uint64_t sent = 0;
-    for (int d = 0; d < ranks_; ++d) sent += d == rank_ ? 0 : outgoing[static_cast<std::size_t>(d)].size();
-    const auto exchanged = detail::mpi_exchange(comm_, outgoing);
-    mapped.published.clear();  // this rank's runs have left; free them before reducing
+    };
     try {
-      received = detail::runs_from_exchange(exchanged, pool_.partitions_);
-      reduced = pool_.reduce_phase<K, V>(received, reducer, &owned, 0);
-    } catch (...) {
-      failure = std::current_exception();
-    }
-    detail::mpi_agree(comm_, failure);
+      // Split and map: each rank its share of the tasks; its runs cut by owner rank.
+      std::exception_ptr failure;
+      detail::PhaseOutcome mapped;
+      std::vector<std::vector<char>> outgoing;
+      Clock::time_point map_at = start;
+      detail::JobShape shape{};
+      try {
+        if (inputs == MpiInputs::shared && ranks_ > 1) {
+          for (const auto& p : input.paths) {
+            if (p == "-") throw InputError("standard input (-) reaches rank 0 only: give the ranks files");
+          }
+        }
+        detail::FilePlan plan(input, pool_.chunk_bytes_, pool_.shm_budget_);
+        detail::FileSource source(plan);
+        pool_.stats_.input_bytes = plan.total_bytes();
+        shape = {plan.tasks(), plan.total_bytes()};
+        map_at = Clock::now();
+        if (inputs == MpiInputs::shared) {
+          // Every rank must have cut the very same tasks, or some would be lost or doubled.
+          detail::mpi_check_same(comm_, shape);
+          detail::StridedSource<detail::FileSource> share(source, static_cast<std::size_t>(rank_),
+                                                          static_cast<std::size_t>(ranks_));
+          pool_.stats_.map_tasks = share.tasks();
+          mapped = pool_.map_phase<K, V>(share, mapper, reducer, DenseKeys{});
+        } else {
+          // Task indices continue from the ranks before: values keep a job-wide task order.
+          detail::OffsetSource<detail::FileSource> mine(source, detail::mpi_tasks_before(comm_, plan.tasks()));
+          pool_.stats_.map_tasks = mine.tasks();
+          mapped = pool_.map_phase<K, V>(mine, mapper, reducer, DenseKeys{});
+        }
+        outgoing = detail::runs_for_exchange(mapped.published, ranks_);
+        mapped.published.clear();  // the runs are in `outgoing` now
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      agree(failure);
 
-    // Gather on rank 0, in partition order.
-    const auto gather_at = Clock::now();
-    const auto gathered = detail::mpi_gather(comm_, detail::reduced_for_gather(reduced.published));
-    std::vector<std::pair<K, Out>> result;
-    if (rank_ == 0) result = detail::decode_pairs<K, Out>(detail::reduced_in_order(gathered));
-    pool_.record_stats(mapped, reduced, result.size(), {start, map_at, reduce_at, gather_at, Clock::now()});
-    pool_.stats_.sent_bytes = sent;
-    return result;
+      // Shuffle: partition p to rank p % ranks, then reduce the partitions this rank owns.
+      const auto reduce_at = Clock::now();
+      std::uint64_t sent = 0;
+      for (int d = 0; d < ranks_; ++d) sent += d == rank_ ? 0 : outgoing[static_cast<std::size_t>(d)].size();
+      std::vector<detail::Published> received;
+      {
+        auto exchanged = detail::mpi_exchange(comm_, std::move(outgoing));
+        try {
+          received = detail::runs_from_exchange(exchanged, pool_.partitions_);
+        } catch (...) {
+          failure = std::current_exception();
+        }
+      }
+      std::vector<std::uint32_t> owned;
+      for (auto p = static_cast<std::uint32_t>(rank_); p < pool_.partitions_; p += static_cast<std::uint32_t>(ranks_)) {
+        owned.push_back(p);
+      }
+      detail::PhaseOutcome reduced;
+      std::vector<char> reduced_bytes;
+      try {
+        if (failure) std::rethrow_exception(failure);
+        reduced = pool_.reduce_phase<K, V>(received, reducer, &owned, 0);
+        reduced_bytes = detail::reduced_for_gather(reduced.published);
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      agree(failure);
+
+      // Gather on rank 0, in partition order.
+      const auto gather_at = Clock::now();
+      const auto gathered = detail::mpi_gather(comm_, reduced_bytes);
+      std::vector<std::pair<K, Out>> result;
+      if (rank_ == 0) result = detail::decode_pairs<K, Out>(detail::reduced_in_order(gathered));
+      pool_.record_stats(mapped, reduced, result.size(), {start, map_at, reduce_at, gather_at, Clock::now()});
+      pool_.stats_.sent_bytes = sent;
+      return result;
+    } catch (...) {
+      // A failure the other ranks do not know of (an MPI error, memory exhausted in an
+      // exchange) would leave them waiting in a collective: end the MPI job instead.
+      if (!agreed) detail::mpi_abort(comm_, std::current_exception());
+      throw;
+    }
   }
+
+  ~MpiPool() { MPI_Comm_free(&comm_); }
+  MpiPool(const MpiPool&) = delete;
+  MpiPool& operator=(const MpiPool&) = delete;
 
  private:
   Pool pool_;
-  MPI_Comm comm_;
+  MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0;
   int ranks_ = 1;
 };

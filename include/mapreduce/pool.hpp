@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <ranges>
 #include <span>
@@ -77,7 +78,12 @@ class Grid {
   [[nodiscard]] std::size_t rows() const noexcept { return rows_; }
   [[nodiscard]] std::size_t cols() const noexcept { return cols_; }
   /// The result for xs[row] and ys[col].
-  [[nodiscard]] const R& at(std::size_t row, std::size_t col) const { return cells_.at(row * cols_ + col); }
+  [[nodiscard]] const R& at(std::size_t row, std::size_t col) const {
+    if (row >= rows_ || col >= cols_) {
+      throw std::out_of_range(fmt::format("Grid::at({}, {}) of a {} x {} grid", row, col, rows_, cols_));
+    }
+    return cells_[row * cols_ + col];
+  }
   /// All results, row by row.
   [[nodiscard]] const std::vector<R>& cells() const noexcept { return cells_; }
 
@@ -137,10 +143,10 @@ class Pool {
   std::vector<std::pair<K, reduce_output_t<K, V, Reducer>>> map_reduce(const FileInput& input, Mapper&& mapper,
                                                                         Reducer&& reducer, DenseKeys dense = {}) {
     const auto start = std::chrono::steady_clock::now();
+    stats_ = JobStats{};
+    NameReset reset_name{next_name_};  // named() is for one job, failed or not
     detail::FilePlan plan(input, chunk_bytes_, shm_budget_);
     detail::FileSource source(plan);
-    stats_ = JobStats{};
-    NameReset reset_name{next_name_};  // named() is for one job
     stats_.input_bytes = plan.total_bytes();
     return run_job<K, V>(source, mapper, reducer, dense, start);
   }

@@ -62,16 +62,20 @@ template <class Pred>
   };
 }
 
-/// Names a step: an exception it throws becomes a StepError naming it (an error of a later
-/// step passes through unchanged).
+/// Names a step: an exception it throws becomes a StepError naming it; an exception from a
+/// later step passes through it unchanged.
 template <class Step>
 [[nodiscard]] auto named_step(std::string name, Step step) {
   return [name = std::move(name), step = std::move(step)](auto&& x, auto&& next) mutable {
+    bool downstream = false;  // an exception from a later step passes through as it is
     try {
-      step(std::forward<decltype(x)>(x), next);
-    } catch (const StepError&) {
-      throw;
+      step(std::forward<decltype(x)>(x), [&](auto&& y) {
+        downstream = true;
+        next(std::forward<decltype(y)>(y));
+        downstream = false;
+      });
     } catch (...) {
+      if (downstream) throw;
       throw StepError("step '" + name + "': " + detail::describe_current_exception());
     }
   };

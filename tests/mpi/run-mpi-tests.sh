@@ -24,6 +24,8 @@ for np in 1 2 3; do
   check "wordcount-mpi -np $np on one small file" "$work/expected-tiny.txt" "$work/tiny-np$np.txt"
   if "${run[@]}" -np "$np" "$index" "${files[@]}"; then echo "ok: per-key reducer -np $np"; else
     echo "FAILED: per-key reducer -np $np"; failures=$((failures + 1)); fi
+  if "${run[@]}" -np "$np" "$index" --per-rank "${files[@]}"; then echo "ok: per-rank inputs -np $np"; else
+    echo "FAILED: per-rank inputs -np $np"; failures=$((failures + 1)); fi
 done
 
 # A bad input: one line from rank 0 (mpirun adds its own report of the exit status),
@@ -39,5 +41,5 @@ if [[ $status -eq 2 && "$(grep -c '^wordcount-mpi:' "$work/err.txt")" -eq 1 &&
 else
   echo "FAILED: missing file: status $status, stderr:"; cat "$work/err.txt"; failures=$((failures + 1))
 fi
-echo "$((11 - failures)) passed, $failures failed"
+echo "$((14 - failures)) passed, $failures failed"
 [[ $failures -eq 0 ]]

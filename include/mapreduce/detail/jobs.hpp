@@ -86,6 +86,26 @@ class StridedSource {
   std::size_t first_, stride_;
 };
 
+// The tasks of another source, tagged as tasks first, first + 1...: one rank's own files in
+// a job where several ranks each map their own (MpiInputs::per_rank).
+template <class Source>
+class OffsetSource {
+ public:
+  OffsetSource(Source& inner, std::size_t first) noexcept : inner_(inner), first_(first) {}
+  [[nodiscard]] std::size_t tasks() const noexcept { return inner_.tasks(); }
+  [[nodiscard]] std::size_t global_task(std::size_t t) const noexcept { return first_ + t; }
+  [[nodiscard]] std::string describe(std::size_t t) const { return inner_.describe(t); }
+  void diagnose_crash(std::size_t t) const { inner_.diagnose_crash(t); }
+  template <class F>
+  void for_each_input(std::size_t t, F&& f) {
+    inner_.for_each_input(t, f);
+  }
+
+ private:
+  Source& inner_;
+  std::size_t first_;
+};
+
 // Map tasks over files, through a FilePlan.
 class FileSource {
  public:
