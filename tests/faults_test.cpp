@@ -287,6 +287,9 @@ TEST_CASE("SIGINT or SIGTERM under an InterruptGuard stops the job cleanly", "[f
         const bool clean = ::waitpid(-1, nullptr, WNOHANG) == -1 && errno == ECHILD && test::open_fds() == fds &&
                            !test::maps_shared_segment();
         if (!clean) return 3;
+        // The interrupt was for that job: the next one under the same guard runs to the end.
+        mapreduce::Pool next({.workers = 2});
+        if (next.map([](int i) { return i + 1; }, std::views::iota(0, 10)).back() != 10) return 5;
         return 128 + e.signal();
       }
       return 4;
@@ -417,4 +420,23 @@ TEST_CASE("a program that ignores SIGCHLD still runs jobs, and gets its setting 
     return r.size() == 20 && r[19] == 38 && now.sa_handler == SIG_IGN ? 0 : 1;
   });
   CHECK(code == 0);
+}
+
+TEST_CASE("workers read the files the job checked, even if a path is replaced meanwhile", "[faults]") {
+  test::LeakCheck leaks;
+  test::TempDir dir;
+  const std::string original = test::random_text(71, 100000);
+  const auto file = dir.write("input.txt", original);
+  const auto other = dir.write("other.txt", std::string(50000, 'z') + "\n");
+  // One task per worker: every task opens its input anew, after the path has changed.
+  mapreduce::Pool pool({.workers = 2, .chunk_bytes = 4096, .max_tasks_per_worker = 1});
+  const auto counts = pool.map_reduce<std::string, std::uint64_t>(
+      mapreduce::FileInput{{file}},
+      [&](std::string_view chunk, auto& emit) {
+        // Log rotation under the job: another file takes the path (once; later it is gone).
+        ::rename(other.c_str(), file.c_str());
+        mapreduce::for_each_word(chunk, [&](std::string_view w) { emit(w, std::uint64_t(1)); });
+      },
+      std::plus<>{});
+  CHECK(test::as_map(counts) == test::reference_counts({original}));
 }

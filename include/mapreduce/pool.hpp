@@ -119,7 +119,8 @@ class Grid {
 /// partitions; sort it with the helpers of result.hpp.
 ///
 /// Call it from a thread that may fork: the workers run your code after fork(), where
-/// only the calling thread exists.
+/// only the calling thread exists. Run one job at a time per process: two jobs started at
+/// once from different threads could each hand its workers the other's sockets.
 class Pool {
  public:
   Pool() : Pool(PoolOptions{}) {}
