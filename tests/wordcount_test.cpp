@@ -241,3 +241,28 @@ TEST_CASE("wordcount: a file it may not read is an input error", "[wordcount][in
   std::string msg((std::istreambuf_iterator<char>(e)), {});
   CHECK(msg == "wordcount: " + file.string() + ": cannot open: Permission denied\n");
 }
+
+TEST_CASE("wordcount: --sort, --format csv and json, --output", "[wordcount][output]") {
+  test::TempDir dir;
+  const auto file = dir.write("in.txt", "b a B c b\nA na\xc3\xafve\n");
+  Run r = wordcount(dir, "--sort key '" + file.string() + "'");
+  CHECK(r.out == "a\t2\nb\t3\nc\t1\nna\xc3\xafve\t1\n");
+  r = wordcount(dir, "--top 2 --format csv '" + file.string() + "'");
+  CHECK(r.out == "word,count\nb,3\na,2\n");
+  r = wordcount(dir, "--top 2 --sort key --format json '" + file.string() + "'");
+  CHECK(r.out == "[\n  {\"word\": \"a\", \"count\": 2},\n  {\"word\": \"b\", \"count\": 3}\n]\n");
+  const auto out = dir.path() / "out.tsv";
+  r = wordcount(dir, "--top 1 --output '" + out.string() + "' '" + file.string() + "'");
+  CHECK(r.status == 0);
+  CHECK(r.out.empty());
+  std::ifstream f(out);
+  CHECK(std::string(std::istreambuf_iterator<char>(f), {}) == "b\t3\n");
+  for (const char* bad : {"--format xml", "--sort size", "--output"}) {
+    INFO(bad);
+    r = wordcount(dir, bad);
+    CHECK(r.status == 2);
+  }
+  r = wordcount(dir, "--output /no/such/dir/out.tsv '" + file.string() + "'");
+  CHECK(r.status == 1);
+  CHECK(r.err == "wordcount: /no/such/dir/out.tsv: cannot open for writing: No such file or directory\n");
+}

@@ -11,17 +11,16 @@ int run(const Options& options) {
   mapreduce::Pool pool(options.pool);
   mapreduce::FileInput input{options.files.empty() ? default_input() : options.files};
   auto counts = pool.map_reduce<std::string, std::uint64_t>(input, count_words, std::plus<>{});
-  if (!print_counts(std::move(counts), options.top)) {
-    std::fputs("wordcount: cannot write the output\n", stderr);
-    return 1;
-  }
+  write_counts(std::move(counts), options);
   if (options.stats) {
     const auto& s = pool.last_stats();
     fmt::print(stderr,
-               "input {} bytes in {} tasks; {} words, {} distinct; shared memory {} bytes\n"
+               "input {} bytes in {} tasks; {} words, {} distinct; shared memory {} bytes, spilled {} bytes; "
+               "{} retries\n"
                "split {:.3f}s  map {:.3f}s ({} workers)  reduce {:.3f}s ({} workers)  gather {:.3f}s  total {:.3f}s\n",
-               s.input_bytes, s.map_tasks, s.records, s.distinct_keys, s.shared_bytes, s.split_seconds, s.map_seconds,
-               s.map_workers, s.reduce_seconds, s.reduce_workers, s.gather_seconds, s.total_seconds);
+               s.input_bytes, s.map_tasks, s.records, s.distinct_keys, s.shared_bytes, s.spilled_bytes, s.retries,
+               s.split_seconds, s.map_seconds, s.map_workers, s.reduce_seconds, s.reduce_workers, s.gather_seconds,
+               s.total_seconds);
   }
   return 0;
 }

@@ -22,10 +22,7 @@ int run(const wordcount::Options& options) {
                pool.rank(), s.map_tasks, s.records, s.sent_bytes, s.map_seconds, s.reduce_seconds, s.total_seconds);
   }
   if (pool.rank() != 0) return 0;
-  if (!wordcount::print_counts(std::move(counts), options.top)) {
-    std::fputs("wordcount-mpi: cannot write the output\n", stderr);
-    return 1;
-  }
+  wordcount::write_counts(std::move(counts), options);
   return 0;
 }
 

@@ -3,7 +3,9 @@
 // output. wordcount runs on one machine; wordcount-mpi runs the same job under mpirun.
 #include <algorithm>
 #include <csignal>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -19,7 +21,8 @@
 namespace wordcount {
 
 constexpr const char* usage_text =
-    "usage: wordcount [--workers N] [--partitions P] [--top N] [--chunk-bytes B] [--stats] [FILE...]\n";
+    "usage: wordcount [--workers N] [--partitions P] [--top N] [--sort count|key] [--format tsv|csv|json]\n"
+    "                 [--output FILE] [--chunk-bytes B] [--stats] [FILE...]\n";
 
 constexpr const char* help_text =
     "Counts the words of FILEs (- is standard input) with a pool of worker processes and\n"
@@ -34,6 +37,9 @@ constexpr const char* help_text =
     "  --partitions P    reduce partitions (default: 4 per worker)\n"
     "  --top N           print only the N most frequent words (default: all)\n"
     "  --chunk-bytes B   bytes of input per map task (default: 1048576)\n"
+    "  --sort count|key  order: by count descending (ties by word), or by word (default: count)\n"
+    "  --format F        tsv (word<TAB>count, the default), csv (with a header) or json\n"
+    "  --output FILE     write there instead of standard output\n"
     "  --stats           print what each phase did to standard error\n"
     "  -h, --help        show this help\n"
     "\n"
@@ -48,6 +54,9 @@ struct Options {
   mapreduce::PoolOptions pool;
   std::size_t top = 0;  // 0: all
   bool stats = false;
+  bool sort_by_key = false;
+  mapreduce::OutputFormat format = mapreduce::OutputFormat::tsv;
+  std::string output;  // empty: standard output
   std::vector<std::filesystem::path> files;
 };
 
@@ -85,6 +94,19 @@ inline Options parse_args(int argc, char** argv) {
       o.top = parse_count(a, value(), 1, UINT32_MAX);
     } else if (a == "--chunk-bytes") {
       o.pool.chunk_bytes = parse_count(a, value(), 1, std::uint64_t(1) << 40);
+    } else if (a == "--sort") {
+      const std::string_view v = value();
+      if (v != "count" && v != "key") throw UsageError{fmt::format("--sort takes count or key, not '{}'", v)};
+      o.sort_by_key = v == "key";
+    } else if (a == "--format") {
+      const std::string_view v = value();
+      if (v != "tsv" && v != "csv" && v != "json") {
+        throw UsageError{fmt::format("--format takes tsv, csv or json, not '{}'", v)};
+      }
+      o.format = mapreduce::parse_output_format(v);
+    } else if (a == "--output") {
+      o.output = std::string(value());
+      if (o.output.empty()) throw UsageError{"--output needs a file name"};
     } else if (a == "--stats") {
       o.stats = true;
     } else {
@@ -125,24 +147,25 @@ inline void count_words(std::string_view chunk, mapreduce::Emitter<std::string, 
   mapreduce::for_each_word(chunk, [&](std::string_view word) { emit(word, 1); });
 }
 
-// Prints "word<TAB>count" lines, most frequent first (the top N, or all); false if
-// standard output could not be written.
-inline bool print_counts(std::vector<std::pair<std::string, std::uint64_t>> counts, std::size_t top) {
-  if (top != 0) {
-    counts = mapreduce::top_n(std::move(counts), top);
-  } else {
+// Writes the counts as asked: the top N (or all), by count or by word, in the format asked,
+// to the output file or standard output. Throws mapreduce::Error when it cannot write.
+inline void write_counts(std::vector<std::pair<std::string, std::uint64_t>> counts, const Options& options) {
+  if (options.top != 0) counts = mapreduce::top_n(std::move(counts), options.top);
+  if (options.sort_by_key) {
+    mapreduce::sort_by_key(counts);
+  } else if (options.top == 0) {
     mapreduce::sort_by_value_desc(counts);
   }
-  fmt::memory_buffer out;
-  for (const auto& [word, n] : counts) {
-    fmt::format_to(std::back_inserter(out), "{}\t{}\n", word, n);
-    if (out.size() > (1 << 16)) {
-      std::fwrite(out.data(), 1, out.size(), stdout);
-      out.clear();
-    }
+  std::string out;
+  mapreduce::write_pairs(out, counts, options.format, "word", "count");
+  std::FILE* f = options.output.empty() ? stdout : std::fopen(options.output.c_str(), "wb");
+  if (f == nullptr) throw mapreduce::Error(fmt::format("{}: cannot open for writing: {}", options.output, std::strerror(errno)));
+  const bool written = std::fwrite(out.data(), 1, out.size(), f) == out.size();
+  const bool closed = f == stdout ? std::fflush(f) == 0 : std::fclose(f) == 0;
+  if (!written || !closed) {
+    throw mapreduce::Error(fmt::format("{}: cannot write the output",
+                                       options.output.empty() ? "standard output" : options.output));
   }
-  std::fwrite(out.data(), 1, out.size(), stdout);
-  return std::fflush(stdout) == 0 && !std::ferror(stdout);
 }
 
 }  // namespace wordcount
