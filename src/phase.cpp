@@ -296,11 +296,16 @@ class Scheduler {
   Scheduler(std::size_t tasks, PhaseWork& work, const PhaseConfig& config)
       : tasks_(tasks), work_(work), config_(config), attempts_(tasks, 0), history_(tasks),
         shm_used_(config.shm_in_use), parent_(::getpid()),
-        label_(config.job.empty() ? std::string(config.name) : config.job + ": " + config.name) {
+        label_(config.job.empty() ? std::string(config.name) : config.job + ": " + config.name),
+        done_(tasks, 0), started_(Clock::now()) {
     if (config_.max_attempts == 0) throw OptionsError("max_attempts must be at least 1");
   }
 
   PhaseOutcome run() {
+    if (reporting()) {
+      for (std::size_t t = 0; t < tasks_; ++t) bytes_total_ += work_.task_bytes(t);
+      report();
+    }
     const unsigned n = static_cast<unsigned>(std::min<std::size_t>(config_.workers, tasks_));
     for (unsigned i = 0; i < n; ++i) spawn();
     auto msg = std::make_unique<Message>();
@@ -338,6 +343,12 @@ class Scheduler {
 
  private:
   bool work_left() const noexcept { return !retry_.empty() || next_ < tasks_; }
+
+  bool reporting() const noexcept { return config_.progress != nullptr && *config_.progress; }
+  void report() {
+    const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+    (*config_.progress)(Progress{config_.name, tasks_done_, tasks_, bytes_done_, bytes_total_, seconds});
+  }
 
   void spawn() {
     int sv[2];
@@ -444,6 +455,12 @@ class Scheduler {
     switch (msg.h.kind) {
       case Kind::done:
         out_.records += msg.h.b;
+        if (reporting() && !done_[w.task]) {  // a task that ran again is counted once
+          done_[w.task] = 1;
+          ++tasks_done_;
+          bytes_done_ += work_.task_bytes(w.task);
+          report();
+        }
         if (!w.task_published) w.held.push_back(w.task);
         if (!w.failure.empty()) {  // being killed: it gets no new task, its EOF comes next
           w.task = no_task;
@@ -540,6 +557,10 @@ class Scheduler {
   std::size_t shm_used_;
   pid_t parent_;
   std::string label_;  // "map", or "count words: map" for a named job
+  std::vector<char> done_;  // tasks finished at least once (progress)
+  std::size_t tasks_done_ = 0;
+  std::uint64_t bytes_done_ = 0, bytes_total_ = 0;
+  Clock::time_point started_;
   std::deque<Worker> workers_;  // a deque: spawning never moves a Worker
   unsigned live_ = 0;
   unsigned deaths_ = 0;

@@ -248,3 +248,28 @@ TEST_CASE("a timeout out of range is refused", "[pool]") {
   CHECK_THROWS_AS(mapreduce::Pool({.task_timeout_seconds = -1}), mapreduce::OptionsError);
   CHECK_THROWS_AS(mapreduce::Pool({.task_timeout_seconds = 1e300}), mapreduce::OptionsError);
 }
+
+TEST_CASE("the progress callback sees every task of each phase finish, bytes included", "[pool]") {
+  test::LeakCheck leaks;
+  test::TempDir dir;
+  const std::string text = test::random_text(9, 100000);
+  const auto file = dir.write("in.txt", text);
+  std::vector<mapreduce::Progress> seen;
+  mapreduce::PoolOptions o{.workers = 2, .partitions = 3, .chunk_bytes = 10000};
+  o.progress = [&](const mapreduce::Progress& p) { seen.push_back(p); };
+  mapreduce::Pool pool(o);
+  (void)pool.map_reduce<std::string, std::uint64_t>(mapreduce::FileInput{{file}}, [](std::string_view c, auto& emit) {
+    mapreduce::for_each_word(c, [&](std::string_view w) { emit(w, std::uint64_t(1)); });
+  }, std::plus<>{});
+  const std::size_t map_tasks = pool.last_stats().map_tasks;
+  REQUIRE(seen.size() == 1 + map_tasks + 1 + 3);  // a start and one report per task, each phase
+  for (std::size_t i = 0; i <= map_tasks; ++i) {
+    CHECK(std::string(seen[i].phase) == "map");
+    CHECK(seen[i].tasks_done == i);
+    CHECK(seen[i].tasks_total == map_tasks);
+    CHECK(seen[i].bytes_total == text.size());
+  }
+  CHECK(seen[map_tasks].bytes_done == text.size());
+  CHECK(std::string(seen.back().phase) == "reduce");
+  CHECK(seen.back().tasks_done == 3);
+}

@@ -266,3 +266,15 @@ TEST_CASE("wordcount: --sort, --format csv and json, --output", "[wordcount][out
   CHECK(r.status == 1);
   CHECK(r.err == "wordcount: /no/such/dir/out.tsv: cannot open for writing: No such file or directory\n");
 }
+
+TEST_CASE("wordcount --progress draws a progress line on stderr; by default a pipe gets none", "[wordcount]") {
+  test::TempDir dir;
+  const auto file = dir.write("in.txt", test::random_text(5, 300000));
+  Run r = wordcount(dir, "--progress --chunk-bytes 65536 --top 1 '" + file.string() + "'");
+  CHECK(r.status == 0);
+  CHECK_THAT(r.err, Catch::Contains("map 5/5 chunks"));
+  CHECK_THAT(r.err, Catch::Contains("reduce "));
+  CHECK_THAT(r.err, Catch::EndsWith("\r\033[K"));  // erased before the results
+  r = wordcount(dir, "--chunk-bytes 65536 --top 1 '" + file.string() + "'");
+  CHECK(r.err.empty());  // stderr is a file here, not a terminal
+}

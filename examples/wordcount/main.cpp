@@ -8,9 +8,13 @@ namespace wordcount {
 namespace {
 
 int run(const Options& options) {
-  mapreduce::Pool pool(options.pool);
+  ProgressLine progress(options.progress);
+  mapreduce::PoolOptions pool_options = options.pool;
+  pool_options.progress = [&progress](const mapreduce::Progress& p) { progress(p); };
+  mapreduce::Pool pool(pool_options);
   mapreduce::FileInput input{options.files.empty() ? default_input() : options.files};
   auto counts = pool.map_reduce<std::string, std::uint64_t>(input, count_words, std::plus<>{});
+  progress.finish();  // erase it before the results go out
   write_counts(std::move(counts), options);
   if (options.stats) {
     const auto& s = pool.last_stats();

@@ -12,6 +12,7 @@
 #include "mapreduce/output.hpp"
 #include "mapreduce/partition.hpp"
 #include "mapreduce/pool.hpp"
+#include "mapreduce/progress.hpp"
 #include "mapreduce/result.hpp"
 #include "mapreduce/stats.hpp"
 #include "mapreduce/steps.hpp"

@@ -20,6 +20,7 @@
 #include "mapreduce/detail/phase.hpp"
 #include "mapreduce/input.hpp"
 #include "mapreduce/key.hpp"
+#include "mapreduce/progress.hpp"
 #include "mapreduce/stats.hpp"
 #include "mapreduce/task.hpp"
 
@@ -51,6 +52,9 @@ struct PoolOptions {
   /// Called in the worker before each task: a hook for tests that inject faults (kill the
   /// worker, throw) into chosen tasks. Empty (the default) costs one test per task.
   std::function<void(const TaskContext&)> before_task{};
+  /// Called in the parent when a phase starts and each time one of its tasks finishes, for
+  /// a progress display (see progress.hpp). Empty: no reports.
+  std::function<void(const Progress&)> progress{};
 };
 
 namespace detail {
@@ -360,6 +364,7 @@ class Pool {
     c.max_tasks_per_worker = options_.max_tasks_per_worker;
     c.task_timeout = options_.task_timeout_seconds;
     c.before_task = &options_.before_task;
+    c.progress = &options_.progress;
     return c;
   }
   [[nodiscard]] std::size_t items_per_task(std::size_t n) const noexcept;

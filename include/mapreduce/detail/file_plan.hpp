@@ -21,6 +21,12 @@ class FilePlan {
   [[nodiscard]] std::size_t tasks() const noexcept { return task_begin_.size() - 1; }
   [[nodiscard]] std::uint64_t total_bytes() const noexcept { return total_bytes_; }
   [[nodiscard]] std::string describe(std::size_t task) const;
+  // The bytes of input a task covers.
+  [[nodiscard]] std::uint64_t task_bytes(std::size_t task) const noexcept {
+    std::uint64_t n = 0;
+    for (std::size_t i = task_begin_[task]; i < task_begin_[task + 1]; ++i) n += splits_[i].end - splits_[i].begin;
+    return n;
+  }
   // Throws InputError if a file of `task` is now shorter than when the job began: reading
   // its mapping past the new end raised SIGBUS in the worker.
   void check_unchanged(std::size_t task) const;

@@ -113,6 +113,7 @@ class FileSource {
   [[nodiscard]] std::size_t tasks() const noexcept { return plan_.tasks(); }
   [[nodiscard]] std::string describe(std::size_t t) const { return plan_.describe(t); }
   void diagnose_crash(std::size_t t) const { plan_.check_unchanged(t); }
+  [[nodiscard]] std::uint64_t task_bytes(std::size_t t) const noexcept { return plan_.task_bytes(t); }
   [[nodiscard]] std::size_t global_task(std::size_t t) const noexcept { return t; }
   template <class F>
   void for_each_input(std::size_t t, F&& f) {
@@ -151,6 +152,13 @@ class MapWork final : public PhaseWork {
   void finish(WorkerLink& link) override { buffer_.flush(link); }
   [[nodiscard]] std::string describe_task(std::size_t task) const override { return source_.describe(task); }
   void diagnose_crash(std::size_t task) const override { source_.diagnose_crash(task); }
+  [[nodiscard]] std::uint64_t task_bytes(std::size_t task) const override {
+    if constexpr (requires { source_.task_bytes(task); }) {
+      return source_.task_bytes(task);
+    } else {
+      return 0;
+    }
+  }
 
  private:
   Source& source_;

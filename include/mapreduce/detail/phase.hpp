@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "mapreduce/detail/resource.hpp"
+#include "mapreduce/progress.hpp"
 #include "mapreduce/task.hpp"
 
 namespace mapreduce::detail {
@@ -32,6 +33,8 @@ class PhaseWork {
   // Runs in the parent when a worker died by a signal while running `task`: throws an
   // InputError if the task's input explains it (a mapped file that shrank raises SIGBUS).
   virtual void diagnose_crash(std::size_t /*task*/) const {}
+  // The input bytes a task reads, for progress reports (0 when not known).
+  [[nodiscard]] virtual std::uint64_t task_bytes(std::size_t /*task*/) const { return 0; }
 };
 
 // A segment a worker handed to the parent, with the tag the worker gave it.
@@ -54,6 +57,7 @@ struct PhaseConfig {
   unsigned max_tasks_per_worker = 0;  // replace a worker after this many tasks; 0: never
   double task_timeout = 0;         // seconds; a task running longer is killed; 0: no limit
   const std::function<void(const TaskContext&)>* before_task = nullptr;  // fault injection
+  const std::function<void(const Progress&)>* progress = nullptr;         // called in the parent
 };
 
 struct PhaseOutcome {
