@@ -137,11 +137,13 @@ void no_combiner(benchmark::State& state, Input in, unsigned workers) {
 void inverted_index(benchmark::State& state, Input in, unsigned workers) {
   bench::MappedFile file(in.path);
   const auto docs = bench::pieces(file.text(), 64 << 10);
+  std::vector<std::uint32_t> doc_ids(docs.size());
+  for (std::uint32_t i = 0; i < doc_ids.size(); ++i) doc_ids[i] = i;
   mapreduce::Pool pool({.workers = workers});
   std::size_t keys = 0;
   for (auto _ : state) {
     auto r = pool.map_reduce<std::string, std::uint32_t>(
-        std::views::iota(std::uint32_t(0), static_cast<std::uint32_t>(docs.size())),
+        doc_ids,
         [&docs](std::uint32_t d, auto& emit) {
           mapreduce::for_each_word(docs[d], [&](std::string_view w) { emit(w, d); });
         },

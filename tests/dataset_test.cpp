@@ -110,11 +110,11 @@ TEST_CASE("min_by and max_by fan in to one pick", "[dataset]") {
   };
   mapreduce::Pool pool({.workers = 2, .items_per_task = 1});
   auto fit = [](std::uint32_t i, auto& emit) { emit(0, Model{i, (static_cast<double>(i) - 13.0) * (static_cast<double>(i) - 13.0)}); };
-  const auto best = pool.map_reduce<int, Model>(std::views::iota(std::uint32_t(0), std::uint32_t(30)), fit,
+  const auto best = pool.map_reduce<int, Model>(test::range(std::uint32_t(0), std::uint32_t(30)), fit,
                                                 mapreduce::min_by([](const Model& m) { return m.error; }));
   REQUIRE(best.size() == 1);
   CHECK(best[0].second.id == 13);
-  const auto worst = pool.map_reduce<int, Model>(std::views::iota(std::uint32_t(0), std::uint32_t(30)), fit,
+  const auto worst = pool.map_reduce<int, Model>(test::range(std::uint32_t(0), std::uint32_t(30)), fit,
                                                  mapreduce::max_by([](const Model& m) { return m.error; }));
   CHECK(worst[0].second.id == 29);
 }

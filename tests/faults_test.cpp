@@ -109,7 +109,7 @@ TEST_CASE("a worker that dies after finishing tasks loses them, and they run aga
   test::LeakCheck leaks;
   // The worker that runs task 5 dies in it, holding the combined output of its earlier
   // tasks: all of them must be counted, none twice.
-  const auto items = std::views::iota(0, 4000);
+  const auto items = test::range(0, 4000);
   std::map<int, long> expected;
   for (int i : items) expected[i % 50] += i;
   for (int how = 0; how < 3; ++how) {
@@ -155,7 +155,7 @@ TEST_CASE("200 jobs with random worker kills: every result exact, nothing leaked
       REQUIRE(test::as_map(r) == expected_words);
     } else {
       auto r = pool.map_reduce<std::uint32_t, std::uint32_t>(
-          std::views::iota(std::uint32_t(0), static_cast<std::uint32_t>(docs.size())),
+          test::range(std::uint32_t(0), static_cast<std::uint32_t>(docs.size())),
           [&docs](std::uint32_t d, auto& emit) {
             mapreduce::for_each_word(docs[d], [&](std::string_view w) { emit(static_cast<std::uint32_t>(w.size()), d); });
           },
@@ -202,7 +202,7 @@ TEST_CASE("max_tasks_per_worker replaces workers, and results stay in order", "[
   const auto pids = pool.map([](int) { return static_cast<int>(::getpid()); }, std::vector<int>(10, 0));
   CHECK(std::set<int>(pids.begin(), pids.end()).size() >= 5);
   CHECK(pool.last_stats().map_workers >= 5);
-  CHECK(pool.map([](int i) { return i * 3; }, std::views::iota(0, 100)) == [] {
+  CHECK(pool.map([](int i) { return i * 3; }, test::range(0, 100)) == [] {
     std::vector<int> v;
     for (int i = 0; i < 100; ++i) v.push_back(i * 3);
     return v;
@@ -242,7 +242,7 @@ TEST_CASE("the parent killed with SIGKILL takes every worker with it", "[faults]
     mapreduce::Pool pool(o);
     // Task 0's worker spills its output and exits (one task per worker); every later task
     // waits to be killed.
-    (void)pool.map([](int i) { if (i > 0) ::pause(); return std::string(1000, 'x'); }, std::views::iota(0, 10));
+    (void)pool.map([](int i) { if (i > 0) ::pause(); return std::string(1000, 'x'); }, test::range(0, 10));
     ::_exit(0);
   }
   std::vector<pid_t> workers;
@@ -282,14 +282,14 @@ TEST_CASE("SIGINT or SIGTERM under an InterruptGuard stops the job cleanly", "[f
       };
       mapreduce::Pool pool(o);
       try {
-        (void)pool.map([](int i) { return i; }, std::views::iota(0, 10));
+        (void)pool.map([](int i) { return i; }, test::range(0, 10));
       } catch (const mapreduce::Interrupted& e) {
         const bool clean = ::waitpid(-1, nullptr, WNOHANG) == -1 && errno == ECHILD && test::open_fds() == fds &&
                            !test::maps_shared_segment();
         if (!clean) return 3;
         // The interrupt was for that job: the next one under the same guard runs to the end.
         mapreduce::Pool next({.workers = 2});
-        if (next.map([](int i) { return i + 1; }, std::views::iota(0, 10)).back() != 10) return 5;
+        if (next.map([](int i) { return i + 1; }, test::range(0, 10)).back() != 10) return 5;
         return 128 + e.signal();
       }
       return 4;
@@ -347,7 +347,7 @@ TEST_CASE("intermediate data far past the budget: every pair spilled, sorted, me
   o.spill_dir = dir.path().string();
   mapreduce::Pool pool(o);
   auto r = pool.map_reduce<std::string, std::uint64_t>(
-      std::views::iota(std::uint64_t(0), std::uint64_t(docs.size())),
+      test::range(std::uint64_t(0), std::uint64_t(docs.size())),
       [&docs](std::uint64_t d, auto& emit) {
         std::uint64_t pos = 0;
         mapreduce::for_each_word(docs[d], [&](std::string_view w) { emit(w, d << 32 | pos++); });
@@ -376,7 +376,7 @@ TEST_CASE("a disk that fills while spilling gives a clear error and leaves no fi
     o.spill_dir = full.string();
     mapreduce::Pool pool(o);
     try {
-      (void)pool.map([](int) { return std::string(200000, 'x'); }, std::views::iota(0, 4));
+      (void)pool.map([](int) { return std::string(200000, 'x'); }, test::range(0, 4));
     } catch (const mapreduce::JobError& e) {
       const std::string msg = e.what();
       const bool named = msg.find("cannot spill ") != std::string::npos &&
@@ -414,7 +414,7 @@ TEST_CASE("a program that ignores SIGCHLD still runs jobs, and gets its setting 
   const int code = in_child([] {
     ::signal(SIGCHLD, SIG_IGN);  // the kernel would reap workers before waitpid could
     mapreduce::Pool pool({.workers = 2, .items_per_task = 1});
-    const auto r = pool.map([](int i) { return i * 2; }, std::views::iota(0, 20));
+    const auto r = pool.map([](int i) { return i * 2; }, test::range(0, 20));
     struct sigaction now {};
     ::sigaction(SIGCHLD, nullptr, &now);
     return r.size() == 20 && r[19] == 38 && now.sa_handler == SIG_IGN ? 0 : 1;

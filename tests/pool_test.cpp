@@ -80,7 +80,7 @@ TEST_CASE("in-memory items with integer keys, on seeded random data", "[pool]") 
 
 TEST_CASE("a per-key reducer sees every value of its key exactly once, in input order", "[pool]") {
   test::LeakCheck leaks;
-  const auto items = std::views::iota(0, 20000);
+  const auto items = test::range(0, 20000);
   for (unsigned workers : {1u, 2u, 3u}) {
     mapreduce::Pool pool({.workers = workers, .partitions = 5, .items_per_task = 333});
     auto result = pool.map_reduce<std::uint32_t, std::int32_t>(
@@ -102,7 +102,7 @@ TEST_CASE("an inverted index: string keys, a generic per-key reducer", "[pool]")
   const std::vector<std::string> docs{"the cat sat", "the dog", "a cat and a dog", ""};
   mapreduce::Pool pool({.workers = 2});
   auto index = pool.map_reduce<std::string, std::uint32_t>(
-      std::views::iota(std::size_t(0), docs.size()),
+      test::range(std::size_t(0), docs.size()),
       [&](std::size_t d, auto& emit) {
         mapreduce::for_each_word(docs[d], [&](std::string_view w) { emit(w, static_cast<std::uint32_t>(d)); });
       },
@@ -180,7 +180,7 @@ TEST_CASE("with spilling off, a shared-memory budget too small for the runs fail
   mapreduce::Pool pool({.workers = 2, .shm_budget = 4096, .spill = false});
   const std::string msg = test::job_error([&] {
     (void)pool.map_reduce<std::uint64_t, std::uint64_t>(
-        std::views::iota(std::uint64_t(0), std::uint64_t(10000)), [](std::uint64_t i, auto& emit) { emit(i, i); },
+        test::range(std::uint64_t(0), std::uint64_t(10000)), [](std::uint64_t i, auto& emit) { emit(i, i); },
         std::plus<>{});
   });
   CHECK_THAT(msg, Catch::Contains("the shared-memory budget of 4096 bytes is spent"));

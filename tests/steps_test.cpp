@@ -71,11 +71,11 @@ TEST_CASE("a named step that throws fails the job naming the step and the task",
                             })),
       [](int x, auto& emit) { emit(x % 3, x); });
   const std::string first = test::job_error([&] {
-    (void)pool.map_reduce<int, int>(std::views::iota(50, 70), mapper, std::plus<>{});
+    (void)pool.map_reduce<int, int>(test::range(50, 70), mapper, std::plus<>{});
   });
   CHECK(first == "map task items 0-9: mapreduce::StepError: step 'parse': std::invalid_argument: bad row 57");
   const std::string second = test::job_error([&] {
-    (void)pool.map_reduce<int, int>(std::views::iota(40, 50), mapper, std::plus<>{});
+    (void)pool.map_reduce<int, int>(test::range(40, 50), mapper, std::plus<>{});
   });
   // The later step's error passes through the earlier named step unchanged.
   CHECK(second == "map task items 0-9: mapreduce::StepError: step 'check': std::range_error: 42 doubled");

@@ -60,7 +60,7 @@ class TempDir {
 inline std::string random_text(std::uint64_t seed, std::size_t bytes) {
   std::mt19937_64 rng(seed);
   std::vector<std::string> vocab;
-  const char* utf8[] = {"\xc3\xa9t\xc3\xa9", "na\xc3\xafve", "\xe6\x97\xa5\xe6\x9c\xac", "stra\xc3\x9f" "e"};
+  const char* utf8[] = {"\xc3\xa9t\xc3\xa9", "na\xc3\xafve", "\xe6\x97\xa5\xe6\x9c\xac", "stra\303\237e"};
   for (int i = 0; i < 3000; ++i) {
     std::string w;
     const int len = 1 + static_cast<int>(rng() % 12);
@@ -148,6 +148,15 @@ class LeakCheck {
   std::size_t fds_;
 };
 
+
+// The integers [first, last) as a vector. Tests use it instead of std::views::iota, which
+// clang 14 cannot compile over libstdc++ 12; the library takes either.
+template <class T>
+std::vector<T> range(T first, T last) {
+  std::vector<T> v;
+  for (T i = first; i < last; ++i) v.push_back(i);
+  return v;
+}
 
 // The message of the JobError that `job` throws, or "no error".
 inline std::string job_error(const std::function<void()>& job) {

@@ -62,8 +62,10 @@ int main(int argc, char** argv) {
 
     mapreduce::Pool pool;
     // Fan out over the parameters, fan in to the lowest error: one job, an ordinary reducer.
+    std::vector<std::uint32_t> variants(lambdas.size());
+    for (std::uint32_t i = 0; i < variants.size(); ++i) variants[i] = i;
     auto best = pool.named("train").map_reduce<int, Fit>(
-        std::views::iota(std::uint32_t(0), static_cast<std::uint32_t>(lambdas.size())),
+        variants,
         [&](std::uint32_t i, auto& emit) { emit(0, train(lambdas[i], i, train_set, test_set)); },
         mapreduce::min_by([](const Fit& f) { return std::pair(f.error, f.id); }));
     const Fit& pick = best.at(0).second;

@@ -47,12 +47,18 @@ template <class F>
 ///                               mapreduce::min_by([](const Fit& f) { return std::pair(f.error, f.id); }));
 template <class Score>
 [[nodiscard]] auto min_by(Score score) {
-  return [score](const auto& a, const auto& b) { return score(b) < score(a) ? b : a; };
+  // The trailing return type keeps the lambda SFINAE-friendly: the engine asks whether it
+  // is callable with other arguments (a key and a span) to tell reducers apart.
+  return [score](const auto& a, const auto& b) -> std::decay_t<decltype(score(b) < score(a) ? b : a)> {
+    return score(b) < score(a) ? b : a;
+  };
 }
 /// The same, keeping the largest score.
 template <class Score>
 [[nodiscard]] auto max_by(Score score) {
-  return [score](const auto& a, const auto& b) { return score(a) < score(b) ? b : a; };
+  return [score](const auto& a, const auto& b) -> std::decay_t<decltype(score(a) < score(b) ? b : a)> {
+    return score(a) < score(b) ? b : a;
+  };
 }
 
 namespace detail {
@@ -61,12 +67,25 @@ struct is_per_key : std::false_type {};
 template <class F>
 struct is_per_key<PerKey<F>> : std::true_type {};
 
+// Whether R is a reducer of either kind; the per-key test is made only when R is not a
+// combine operation (it would instantiate a generic combine lambda with a key and a span).
+template <class R, class K, class V>
+constexpr bool is_reducer();
+
 template <class R, class K, class V>
 constexpr bool is_combine() {
   if constexpr (is_per_key<std::decay_t<R>>::value) {
     return false;
   } else {
     return CombineOperation<std::decay_t<R>, V>;
+  }
+}
+template <class R, class K, class V>
+constexpr bool is_reducer() {
+  if constexpr (is_combine<R, K, V>()) {
+    return true;
+  } else {
+    return GroupReducer<std::decay_t<R>, K, V>;
   }
 }
 }  // namespace detail

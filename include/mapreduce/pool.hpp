@@ -233,12 +233,16 @@ class Pool {
   auto map_product(F&& f, const Xs& xs, const Ys& ys) {
     const std::size_t rows = std::ranges::size(xs);
     const std::size_t cols = std::ranges::size(ys);
+    // Cell indices as a plain vector: std::views::iota does not compile with clang 14 over
+    // libstdc++ 12, and the library must.
+    std::vector<std::size_t> index(rows * cols);
+    for (std::size_t i = 0; i < index.size(); ++i) index[i] = i;
     auto cells = map(
         [&](std::size_t i) {
           return f(std::ranges::begin(xs)[static_cast<std::ptrdiff_t>(i / cols)],
                    std::ranges::begin(ys)[static_cast<std::ptrdiff_t>(i % cols)]);
         },
-        std::views::iota(std::size_t(0), rows * cols));
+        index);
     return Grid<typename decltype(cells)::value_type>(rows, cols, std::move(cells));
   }
 
@@ -299,7 +303,7 @@ class Pool {
   detail::PhaseOutcome map_phase(Source& source, Mapper& mapper, Reducer& reducer, DenseKeys dense) {
     using R = std::remove_reference_t<Reducer>;  // const when the caller passed a const reducer
     using Out = reduce_output_t<K, V, Reducer>;
-    static_assert(detail::is_combine<R, K, V>() || GroupReducer<R, K, V>,
+    static_assert(detail::is_reducer<R, K, V>(),
                   "map_reduce: the reducer must be V(const V&, const V&) or Out(key_view, std::span<const V>)");
     static_assert(Encodable<Out>, "map_reduce: the reducer's result type needs a mapreduce::Codec (see codec.hpp)");
     typename detail::MapBuffer<K, V>::CombineFn combine_fn = nullptr;
