@@ -2,6 +2,7 @@
 #include "mapreduce/detail/phase.hpp"
 
 #include <cxxabi.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -276,9 +277,20 @@ using Clock = std::chrono::steady_clock;
   ::_exit(code);
 }
 
+// The parent's end of one of a worker's output pipes (its stdout or stderr), passed on to
+// the parent's own descriptor a whole line at a time.
+struct OutputPipe {
+  UniqueFd fd;
+  std::string partial;  // the start of a line whose newline has not come yet
+  int target = -1;      // 1 or 2
+};
+
 struct Worker {
   ChildProcess process;
   UniqueFd socket;
+  unsigned id = 0;                    // 1, 2...: for the prefix of its output lines
+  OutputPipe output[2];               // its stdout and stderr, unless inherited
+  bool idle = false;                  // waiting for the window to move (imap)
   std::uint64_t task = no_task;       // the task it runs now
   bool task_published = false;        // that task's output is already in a published segment
   std::vector<std::uint64_t> held;    // tasks done whose output is still in its memory
@@ -290,6 +302,41 @@ struct Worker {
   Clock::time_point deadline = Clock::time_point::max();
 };
 
+// While a phase runs, SIGCHLD has its default disposition: a program that ignores it (or
+// sets SA_NOCLDWAIT) would have the kernel reap the workers before waitpid could.
+class DefaultSigchld {
+ public:
+  DefaultSigchld() {
+    struct sigaction sa {};
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGCHLD, &sa, &previous_);
+  }
+  ~DefaultSigchld() { ::sigaction(SIGCHLD, &previous_, nullptr); }
+  DefaultSigchld(const DefaultSigchld&) = delete;
+  DefaultSigchld& operator=(const DefaultSigchld&) = delete;
+
+ private:
+  struct sigaction previous_ {};
+};
+
+// Writes all of `data` to `fd`, one write(2) for anything up to the pipe's atomic size.
+// A parent whose stdout is gone (a closed pipe) loses the workers' lines, not the job.
+void write_whole(int fd, std::string_view data) noexcept {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+constexpr std::size_t max_output_line = 64 * 1024;
+
+}  // namespace
+
 // The parent's side of one phase.
 class Scheduler {
  public:
@@ -297,52 +344,106 @@ class Scheduler {
       : tasks_(tasks), work_(work), config_(config), attempts_(tasks, 0), history_(tasks),
         shm_used_(config.shm_in_use), parent_(::getpid()),
         label_(config.job.empty() ? std::string(config.name) : config.job + ": " + config.name),
-        done_(tasks, 0), started_(Clock::now()) {
+        done_(tasks, 0), released_(config.window != 0 ? tasks : 0, 0), started_(Clock::now()) {
     if (config_.max_attempts == 0) throw OptionsError("max_attempts must be at least 1");
   }
 
-  PhaseOutcome run() {
+  void start() {
     if (reporting()) {
       for (std::size_t t = 0; t < tasks_; ++t) bytes_total_ += work_.task_bytes(t);
       report();
     }
     const unsigned n = static_cast<unsigned>(std::min<std::size_t>(config_.workers, tasks_));
     for (unsigned i = 0; i < n; ++i) spawn();
-    auto msg = std::make_unique<Message>();
-    std::vector<pollfd> fds;
-    std::vector<Worker*> polled;
-    while (live_ > 0) {
-      fds.clear();
-      polled.clear();
-      const int interrupt = interrupt_fd();
-      if (interrupt >= 0) fds.push_back(pollfd{interrupt, POLLIN, 0});
-      for (auto& w : workers_) {
-        if (w.socket) {
-          fds.push_back(pollfd{w.socket.get(), POLLIN, 0});
-          polled.push_back(&w);
-        }
-      }
-      if (::poll(fds.data(), fds.size(), poll_timeout_ms()) < 0) {
-        if (errno == EINTR) continue;
-        throw Error(fmt::format("poll: {}", std::strerror(errno)));
-      }
-      // An interrupt wins over whatever else happened: the workers may be dying of it too.
-      if (interrupt >= 0 && fds[0].revents != 0) {
-        throw Interrupted(take_interrupt());
-      }
-      // Messages first: a task that finished just before its deadline must count as done.
-      const std::size_t base = interrupt >= 0 ? 1 : 0;
-      for (std::size_t k = 0; k < polled.size(); ++k) {
-        if (fds[base + k].revents != 0) handle(*polled[k], *msg);
-      }
-      kill_overdue();
-      spawn_replacements();
+  }
+
+  PhaseOutcome run() {
+    start();
+    while (step()) {
     }
     return std::move(out_);
   }
 
+  // One wait for the workers and the handling of what they sent; false once all ended.
+  bool step() {
+    if (live_ == 0) return false;
+    fds_.clear();
+    polled_.clear();
+    const int interrupt = interrupt_fd();
+    if (interrupt >= 0) fds_.push_back(pollfd{interrupt, POLLIN, 0});
+    for (auto& w : workers_) {
+      // Output pipes before the socket: a line written before the worker reported its task
+      // done is still read (and prefixed) as that task's.
+      for (auto& o : w.output) {
+        if (o.fd) {
+          fds_.push_back(pollfd{o.fd.get(), POLLIN, 0});
+          polled_.push_back(Polled{&w, &o});
+        }
+      }
+      if (w.socket) {
+        fds_.push_back(pollfd{w.socket.get(), POLLIN, 0});
+        polled_.push_back(Polled{&w, nullptr});
+      }
+    }
+    if (::poll(fds_.data(), fds_.size(), poll_timeout_ms()) < 0) {
+      if (errno == EINTR) return true;
+      throw Error(fmt::format("poll: {}", std::strerror(errno)));
+    }
+    // An interrupt wins over whatever else happened: the workers may be dying of it too.
+    if (interrupt >= 0 && fds_[0].revents != 0) {
+      throw Interrupted(take_interrupt());
+    }
+    // Messages first: a task that finished just before its deadline must count as done.
+    const std::size_t base = interrupt >= 0 ? 1 : 0;
+    for (std::size_t k = 0; k < polled_.size(); ++k) {
+      if (fds_[base + k].revents == 0) continue;
+      if (polled_[k].pipe != nullptr) {
+        forward(*polled_[k].worker, *polled_[k].pipe);
+      } else if (polled_[k].worker->socket) {
+        handle(*polled_[k].worker, *msg_);
+      }
+    }
+    kill_overdue();
+    wake_idle();
+    spawn_replacements();
+    return live_ > 0;
+  }
+
+  std::vector<Published> take_published() { return std::exchange(out_.published, {}); }
+
+  void release(std::size_t task, std::uint64_t shm_bytes) {
+    shm_used_ -= std::min<std::size_t>(shm_used_, shm_bytes);
+    if (task < released_.size() && released_[task] == 0) {
+      released_[task] = 1;
+      ++released_count_;
+      while (first_unreleased_ < tasks_ && released_[first_unreleased_] != 0) ++first_unreleased_;
+    }
+    wake_idle();
+  }
+
+  [[nodiscard]] PhaseOutcome outcome() const {
+    PhaseOutcome o;
+    o.records = out_.records;
+    o.shm_bytes = out_.shm_bytes;
+    o.spilled_bytes = out_.spilled_bytes;
+    o.workers = out_.workers;
+    o.retries = out_.retries;
+    return o;
+  }
+
  private:
+  struct Polled {
+    Worker* worker;
+    OutputPipe* pipe;  // null: the worker's socket
+  };
+
   bool work_left() const noexcept { return !retry_.empty() || next_ < tasks_; }
+  // Whether a task never started may start now, within the caller's window (imap).
+  bool window_open() const noexcept {
+    if (config_.window == 0) return true;
+    if (config_.ordered) return next_ < first_unreleased_ + config_.window;
+    return next_ - released_count_ < config_.window;
+  }
 
   bool reporting() const noexcept { return config_.progress != nullptr && *config_.progress; }
   void report() {
@@ -356,23 +457,53 @@ class Scheduler {
       throw Error(fmt::format("cannot create a worker channel: {}", std::strerror(errno)));
     }
     UniqueFd parent_end(sv[0]), child_end(sv[1]);
+    UniqueFd out_read[2], out_write[2];
+    if (config_.output != WorkerOutput::inherit) {
+      for (int i = 0; i < 2; ++i) {
+        int p[2];
+        if (::pipe2(p, O_CLOEXEC) != 0) {
+          throw Error(fmt::format("cannot create a worker output pipe: {}", std::strerror(errno)));
+        }
+        out_read[i].reset(p[0]);
+        out_write[i].reset(p[1]);
+      }
+    }
     // Whatever stdio holds now would otherwise be written once by each child as well.
     std::fflush(nullptr);
     const pid_t pid = ::fork();
     if (pid < 0) throw Error(fmt::format("cannot fork a worker: {}", std::strerror(errno)));
     if (pid == 0) {
-      // Keep only this worker's end: a copy of another channel's parent end would stop
+      // Keep only this worker's ends: a copy of another channel's parent end would stop
       // that worker from seeing EOF when the parent dies.
       ::close(parent_end.release());
-      for (auto& w : workers_) ::close(w.socket.release());
+      for (auto& w : workers_) {
+        ::close(w.socket.release());
+        for (auto& o : w.output) ::close(o.fd.release());
+      }
+      if (out_write[0]) {
+        ::close(out_read[0].release());
+        ::close(out_read[1].release());
+        ::dup2(out_write[0].get(), STDOUT_FILENO);  // dup2 leaves the copies inheritable
+        ::dup2(out_write[1].get(), STDERR_FILENO);
+        ::close(out_write[0].release());
+        ::close(out_write[1].release());
+        // A pipe makes stdout fully buffered; lines should still arrive as they are written.
+        std::setvbuf(stdout, nullptr, _IOLBF, 0);
+      }
       worker_main(child_end.get(), work_, config_, parent_);
     }
     ChildProcess child(pid);  // owned at once: reaped even if what follows throws
     Worker& w = workers_.emplace_back();
     w.process = std::move(child);
     w.socket = std::move(parent_end);
+    w.id = ++out_.workers;
+    for (int i = 0; i < 2; ++i) {
+      if (!out_read[i]) continue;
+      ::fcntl(out_read[i].get(), F_SETFL, O_NONBLOCK);
+      w.output[i].fd = std::move(out_read[i]);
+      w.output[i].target = i + 1;
+    }
     ++live_;
-    ++out_.workers;
     assign(w);
   }
 
@@ -385,9 +516,17 @@ class Scheduler {
     }
   }
 
+  // Idle workers take the tasks the window now allows, and retries.
+  void wake_idle() {
+    for (auto& w : workers_) {
+      if (w.idle && w.socket && (!retry_.empty() || (next_ < tasks_ && window_open()) || !work_left())) assign(w);
+    }
+  }
+
   void assign(Worker& w) {
+    w.idle = false;
     const bool recycle = config_.max_tasks_per_worker != 0 && w.tasks_run >= config_.max_tasks_per_worker;
-    if (work_left() && !recycle) {
+    if (work_left() && !recycle && (!retry_.empty() || window_open())) {
       if (!retry_.empty()) {
         w.task = retry_.front();
         retry_.pop_front();
@@ -401,12 +540,62 @@ class Scheduler {
                                         std::chrono::duration<double>(config_.task_timeout));
       }
       send_message(w.socket.get(), Kind::task, w.task, attempts_[w.task] + 1);
+    } else if (work_left() && !recycle) {
+      // The window is full: wait, with nothing to do, until the caller takes results.
+      w.task = no_task;
+      w.idle = true;
+      w.deadline = Clock::time_point::max();
     } else {
       w.task = no_task;
       w.finishing = true;
       w.deadline = Clock::time_point::max();
       send_message(w.socket.get(), Kind::finish, 0, 0);
     }
+  }
+
+  // Passes on what a worker wrote, a whole line at a time.
+  void forward(Worker& w, OutputPipe& o) {
+    char buf[16384];
+    for (;;) {
+      const ssize_t n = ::read(o.fd.get(), buf, sizeof(buf));
+      if (n > 0) {
+        o.partial.append(buf, static_cast<std::size_t>(n));
+        emit_lines(w, o, false);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      // End of file (the worker and anything it started have closed it), or an error.
+      emit_lines(w, o, true);
+      o.fd.reset();
+      return;
+    }
+  }
+
+  void emit_lines(const Worker& w, OutputPipe& o, bool at_end) {
+    std::size_t from = 0;
+    std::string line;
+    for (;;) {
+      const std::size_t nl = o.partial.find('\n', from);
+      std::size_t end;
+      if (nl != std::string::npos) {
+        end = nl + 1;
+      } else if (o.partial.size() - from >= max_output_line || (at_end && from < o.partial.size())) {
+        end = o.partial.size();
+      } else {
+        break;
+      }
+      line.clear();
+      if (config_.output == WorkerOutput::prefixed) {
+        line += w.task != no_task ? fmt::format("[{} worker {} task {}] ", config_.name, w.id, w.task)
+                                  : fmt::format("[{} worker {}] ", config_.name, w.id);
+      }
+      line.append(o.partial, from, end - from);
+      if (line.back() != '\n') line += '\n';
+      write_whole(o.target, line);
+      from = end;
+    }
+    o.partial.erase(0, from);
   }
 
   int poll_timeout_ms() const {
@@ -490,7 +679,7 @@ class Scheduler {
         if (spilled) {
           out_.spilled_bytes += msg.h.b;
         } else {
-          w.reserved -= msg.h.b;
+          w.reserved -= std::min<std::size_t>(w.reserved, msg.h.b);
           out_.shm_bytes += msg.h.b;
         }
         out_.published.push_back(Published{std::move(received), msg.h.a, msg.h.b, spilled});
@@ -521,8 +710,17 @@ class Scheduler {
     const pid_t pid = w.process.pid();
     const int status = w.process.wait();
     w.socket.reset();
+    w.idle = false;
+    // What it wrote before it ended is in its pipes now; a process it started may still
+    // hold them open, so read what is there and stop at that.
+    for (auto& o : w.output) {
+      if (!o.fd) continue;
+      forward(w, o);
+      emit_lines(w, o, true);
+      o.fd.reset();
+    }
     --live_;
-    shm_used_ -= w.reserved;  // granted, never published: that memory went with the worker
+    shm_used_ -= std::min(shm_used_, w.reserved);  // granted, never published: gone with the worker
     w.reserved = 0;
     if (w.finished && WIFEXITED(status) && WEXITSTATUS(status) == 0) return;
     if (++deaths_ > config_.max_attempts * std::max<std::size_t>(tasks_, 1) + config_.workers) {
@@ -547,6 +745,7 @@ class Scheduler {
     w.held.clear();
   }
 
+  DefaultSigchld sigchld_;  // first: in force before any worker is forked, until all are reaped
   std::size_t tasks_;
   PhaseWork& work_;
   const PhaseConfig& config_;
@@ -558,6 +757,8 @@ class Scheduler {
   pid_t parent_;
   std::string label_;  // "map", or "count words: map" for a named job
   std::vector<char> done_;  // tasks finished at least once (progress)
+  std::vector<char> released_;  // tasks whose results the caller took (imap's window)
+  std::size_t released_count_ = 0, first_unreleased_ = 0;
   std::size_t tasks_done_ = 0;
   std::uint64_t bytes_done_ = 0, bytes_total_ = 0;
   Clock::time_point started_;
@@ -565,9 +766,10 @@ class Scheduler {
   unsigned live_ = 0;
   unsigned deaths_ = 0;
   PhaseOutcome out_;
+  std::unique_ptr<Message> msg_ = std::make_unique<Message>();
+  std::vector<pollfd> fds_;
+  std::vector<Polled> polled_;
 };
-
-}  // namespace
 
 SharedSegment WorkerLink::create_segment(std::size_t bytes) {
   if (!send_message(socket_, Kind::reserve, bytes, 0)) ::_exit(1);
@@ -607,31 +809,20 @@ std::string default_spill_dir() {
   return t != nullptr && *t != '\0' ? std::string(t) : std::string("/tmp");
 }
 
-namespace {
-// While a phase runs, SIGCHLD has its default disposition: a program that ignores it (or
-// sets SA_NOCLDWAIT) would have the kernel reap the workers before waitpid could.
-class DefaultSigchld {
- public:
-  DefaultSigchld() {
-    struct sigaction sa {};
-    sa.sa_handler = SIG_DFL;
-    sigemptyset(&sa.sa_mask);
-    ::sigaction(SIGCHLD, &sa, &previous_);
-  }
-  ~DefaultSigchld() { ::sigaction(SIGCHLD, &previous_, nullptr); }
-  DefaultSigchld(const DefaultSigchld&) = delete;
-  DefaultSigchld& operator=(const DefaultSigchld&) = delete;
-
- private:
-  struct sigaction previous_ {};
-};
-}  // namespace
-
 PhaseOutcome run_phase(std::size_t tasks, PhaseWork& work, const PhaseConfig& config) {
   if (tasks == 0) return {};
-  DefaultSigchld sigchld;
   Scheduler scheduler(tasks, work, config);
   return scheduler.run();
 }
+
+PhaseRun::PhaseRun(std::size_t tasks, PhaseWork& work, const PhaseConfig& config)
+    : scheduler_(std::make_unique<Scheduler>(tasks, work, config)) {
+  if (tasks != 0) scheduler_->start();
+}
+PhaseRun::~PhaseRun() = default;
+bool PhaseRun::step() { return scheduler_->step(); }
+std::vector<Published> PhaseRun::take_published() { return scheduler_->take_published(); }
+void PhaseRun::release(std::size_t task, std::uint64_t shm_bytes) { scheduler_->release(task, shm_bytes); }
+PhaseOutcome PhaseRun::outcome() const { return scheduler_->outcome(); }
 
 }  // namespace mapreduce::detail

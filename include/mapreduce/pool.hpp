@@ -1,4 +1,5 @@
 #pragma once
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -21,8 +22,10 @@
 #include "mapreduce/input.hpp"
 #include "mapreduce/key.hpp"
 #include "mapreduce/progress.hpp"
+#include "mapreduce/result_stream.hpp"
 #include "mapreduce/stats.hpp"
 #include "mapreduce/task.hpp"
+#include "mapreduce/worker_output.hpp"
 
 namespace mapreduce {
 
@@ -55,6 +58,9 @@ struct PoolOptions {
   /// Called in the parent when a phase starts and each time one of its tasks finishes, for
   /// a progress display (see progress.hpp). Empty: no reports.
   std::function<void(const Progress&)> progress{};
+  /// The workers' own stdout and stderr: passed on a whole line at a time (the default),
+  /// with a "[map worker 2 task 17] " prefix, or inherited as is (see worker_output.hpp).
+  WorkerOutput worker_output = WorkerOutput::lines;
 };
 
 namespace detail {
@@ -277,8 +283,44 @@ class Pool {
     return result;
   }
 
+  /// `f(item)` for every item, as a lazy range that yields the results in input order
+  /// while the job runs (Python's Pool.imap): a pipeline can write out each result as it
+  /// comes and never hold them all. At most ImapOptions::max_pending results wait ahead of
+  /// the reader. Items passed as an lvalue are read in place and must outlive the range;
+  /// a temporary is moved into it. Read it before you start another job.
+  ///
+  ///     for (const auto& stats : pool.imap(measure, files, {.chunk = 4})) print(stats);
+  template <class Items, class F>
+    requires std::ranges::random_access_range<Items> && std::ranges::sized_range<Items>
+  auto imap(F&& f, Items&& items, ImapOptions options = {}) {
+    return make_stream(std::forward<F>(f), std::forward<Items>(items), options, true);
+  }
+
+  /// As imap, but each result comes as soon as its task ends, whatever its input order:
+  /// a slow item does not hold back the others.
+  template <class Items, class F>
+    requires std::ranges::random_access_range<Items> && std::ranges::sized_range<Items>
+  auto imap_unordered(F&& f, Items&& items, ImapOptions options = {}) {
+    return make_stream(std::forward<F>(f), std::forward<Items>(items), options, false);
+  }
+
  private:
-  friend class MpiPool;  // runs the same phases, with an exchange between them
+  friend class MpiPool;
+
+  template <class F, class Items>
+  auto make_stream(F&& f, Items&& items, ImapOptions options, bool ordered) {
+    using Fn = std::decay_t<F>;
+    using Item = std::ranges::range_reference_t<const std::remove_cvref_t<Items>>;
+    using R = std::decay_t<std::invoke_result_t<Fn&, Item>>;
+    static_assert(Encodable<R>, "Pool::imap: the result type needs a mapreduce::Codec (see codec.hpp)");
+    const std::size_t chunk = options.chunk != 0 ? options.chunk : 1;
+    const std::size_t pending = options.max_pending != 0 ? options.max_pending : 4 * std::size_t(workers_) * chunk;
+    const std::size_t window = std::max<std::size_t>(1, (pending + chunk - 1) / chunk);
+    NameReset reset_name{next_name_};  // named() is for one job
+    return ResultStream<R>(std::make_unique<detail::StreamState<R, Items, Fn>>(
+        Fn(std::forward<F>(f)), std::forward<Items>(items), chunk, window, phase("map", 0), options_.before_task,
+        options_.progress, ordered));
+  }  // runs the same phases, with an exchange between them
 
   template <class K, class V, class Source, class Mapper, class Reducer>
   std::vector<std::pair<K, reduce_output_t<K, V, Reducer>>> run_job(Source& source, Mapper& mapper, Reducer& reducer,
@@ -369,6 +411,7 @@ class Pool {
     c.task_timeout = options_.task_timeout_seconds;
     c.before_task = &options_.before_task;
     c.progress = &options_.progress;
+    c.output = options_.worker_output;
     return c;
   }
   [[nodiscard]] std::size_t items_per_task(std::size_t n) const noexcept;

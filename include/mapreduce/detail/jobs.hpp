@@ -330,8 +330,10 @@ std::vector<std::pair<K, Out>> gather_pairs(std::vector<Published>& outputs) {
 template <class Items, class F, class R>
 class ItemsMapWork final : public PhaseWork {
  public:
-  ItemsMapWork(const ItemSource<Items>& source, F& f, std::size_t flush_bytes)
-      : source_(source), f_(f), flush_bytes_(flush_bytes) {}
+  // `each_task`: publish every task's results at once, tagged with the task (imap takes
+  // them as they come); else gather a worker's tasks up to `flush_bytes`.
+  ItemsMapWork(const ItemSource<Items>& source, F& f, std::size_t flush_bytes, bool each_task = false)
+      : source_(source), f_(f), flush_bytes_(flush_bytes), each_task_(each_task) {}
 
   void run_task(std::size_t task, WorkerLink& link) override {
     const std::size_t at = buffer_.size();
@@ -347,23 +349,32 @@ class ItemsMapWork final : public PhaseWork {
     const std::uint64_t header[3] = {task, count, buffer_.size() - at - 24};
     std::memcpy(buffer_.data() + at, header, 24);
     link.add_records(count);
-    if (buffer_.size() >= flush_bytes_) flush(link);
+    if (each_task_) {
+      flush(link, task);
+    } else if (buffer_.size() >= flush_bytes_) {
+      flush(link);
+    }
   }
   void finish(WorkerLink& link) override { flush(link); }
   [[nodiscard]] std::string describe_task(std::size_t task) const override { return source_.describe(task); }
 
  private:
-  void flush(WorkerLink& link) {
+  void flush(WorkerLink& link, std::uint64_t tag = 0) {
     if (buffer_.empty()) return;
     SharedSegment segment = link.create_segment(buffer_.size());
     std::memcpy(segment.data(), buffer_.data(), buffer_.size());
-    link.publish(segment, 0);
-    std::vector<char>().swap(buffer_);
+    link.publish(segment, tag);
+    if (each_task_) {
+      buffer_.clear();  // the next task's results are about as large: keep the capacity
+    } else {
+      std::vector<char>().swap(buffer_);
+    }
   }
 
   const ItemSource<Items>& source_;
   F& f_;
   std::size_t flush_bytes_;
+  bool each_task_;
   std::vector<char> buffer_;
 };
 

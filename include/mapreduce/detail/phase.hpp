@@ -8,12 +8,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "mapreduce/detail/resource.hpp"
 #include "mapreduce/progress.hpp"
 #include "mapreduce/task.hpp"
+#include "mapreduce/worker_output.hpp"
 
 namespace mapreduce::detail {
 
@@ -58,6 +60,12 @@ struct PhaseConfig {
   double task_timeout = 0;         // seconds; a task running longer is killed; 0: no limit
   const std::function<void(const TaskContext&)>* before_task = nullptr;  // fault injection
   const std::function<void(const Progress&)>* progress = nullptr;         // called in the parent
+  WorkerOutput output = WorkerOutput::lines;  // the workers' stdout and stderr
+  // Results as they come (Pool::imap): at most `window` tasks are started and not yet
+  // released() by the caller; `ordered`: counted from the first task not released, so the
+  // next result in input order is always among them. 0: no limit.
+  std::size_t window = 0;
+  bool ordered = false;
 };
 
 struct PhaseOutcome {
@@ -73,6 +81,32 @@ struct PhaseOutcome {
 // Throws JobError when a task fails for good, Interrupted when an InterruptGuard's signal
 // arrives; every worker is killed and reaped first.
 PhaseOutcome run_phase(std::size_t tasks, PhaseWork& work, const PhaseConfig& config);
+
+class Scheduler;
+
+// A phase run a step at a time, for a caller that takes results while it runs (imap).
+// Forks the workers at construction; destroying it kills and reaps any still running.
+class PhaseRun {
+ public:
+  PhaseRun(std::size_t tasks, PhaseWork& work, const PhaseConfig& config);
+  ~PhaseRun();
+  PhaseRun(const PhaseRun&) = delete;
+  PhaseRun& operator=(const PhaseRun&) = delete;
+
+  // Waits for the workers once and handles what they sent; false once every worker has
+  // ended (the phase is over). Throws as run_phase does.
+  bool step();
+  // The segments published since the last call.
+  std::vector<Published> take_published();
+  // The caller is done with `task`'s result of `shm_bytes` (and has closed it): its memory
+  // no longer counts against the budget, and the window moves on.
+  void release(std::size_t task, std::uint64_t shm_bytes);
+  // What the phase did (published segments excepted: take them).
+  [[nodiscard]] PhaseOutcome outcome() const;
+
+ private:
+  std::unique_ptr<Scheduler> scheduler_;
+};
 
 // The worker's end of its channel to the parent.
 class WorkerLink {
