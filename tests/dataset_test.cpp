@@ -52,6 +52,32 @@ TEST_CASE("a Dataset holds a job's result in shared memory until the next job ma
   }
 }
 
+TEST_CASE("workers of a later job read whole partitions of a Dataset in place", "[dataset]") {
+  test::LeakCheck leaks;
+  test::TempDir dir;
+  const std::string text = test::random_text(7, 100000);
+  const auto file = dir.write("in.txt", text);
+  mapreduce::Pool pool({.workers = 3, .partitions = 7, .chunk_bytes = 10000});
+  auto counts = pool.map_reduce_dataset<std::string, std::uint64_t>(mapreduce::FileInput{{file}}, words, std::plus<>{});
+  // One task per partition, in the workers: each returns its partition's pairs, as text.
+  std::vector<std::size_t> parts;
+  for (std::size_t i = 0; i < counts.partitions(); ++i) parts.push_back(i);
+  const auto per_partition = pool.map(
+      [&](std::size_t i) {
+        std::vector<std::pair<std::string, std::uint64_t>> pairs;
+        counts.for_each_in_partition(i, [&](std::string_view w, std::uint64_t n) { pairs.emplace_back(w, n); });
+        return pairs;
+      },
+      parts);
+  std::vector<std::pair<std::string, std::uint64_t>> all;
+  for (const auto& p : per_partition) all.insert(all.end(), p.begin(), p.end());
+  CHECK(all == counts.collect());  // partition order, as collect() gives them
+  CHECK(test::as_map(all) == test::reference_counts({text}));
+  for (std::size_t i = 1; i < counts.partitions(); ++i) CHECK(counts.partition_id(i - 1) < counts.partition_id(i));
+  CHECK(counts.partition_id(counts.partitions() - 1) < 7);
+  CHECK_THROWS_AS(counts.partition_id(counts.partitions()), std::out_of_range);
+}
+
 TEST_CASE("a failing step of a chain names the job, the phase and the task", "[dataset][errors]") {
   test::LeakCheck leaks;
   mapreduce::Pool pool({.workers = 2, .partitions = 3});

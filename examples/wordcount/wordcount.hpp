@@ -21,11 +21,17 @@
 
 #include <mapreduce/mapreduce.hpp>
 
+#include "../common/cli.hpp"
+
 namespace wordcount {
+
+using cli::parse_count;
+using cli::ProgressLine;
+using cli::UsageError;
 
 constexpr const char* usage_text =
     "usage: wordcount [--workers N] [--partitions P] [--top N] [--sort count|key] [--format tsv|csv|json]\n"
-    "                 [--output FILE] [--chunk-bytes B] [--stats] [--progress|--quiet] [FILE...]\n";
+    "                 [--output FILE] [--chunk-bytes B] [--stats] [--verbose] [--progress|--quiet] [FILE...]\n";
 
 constexpr const char* help_text =
     "Counts the words of FILEs (- is standard input) with a pool of worker processes and\n"
@@ -44,6 +50,7 @@ constexpr const char* help_text =
     "  --format F        tsv (word<TAB>count, the default), csv (with a header) or json\n"
     "  --output FILE     write there instead of standard output\n"
     "  --stats           print what each phase did to standard error\n"
+    "  --verbose         prefix what workers print with their phase, worker and task\n"
     "  --progress        show a progress line on standard error from the start (by default it\n"
     "                    shows when standard error is a terminal and the job passes 0.5 s)\n"
     "  --quiet           never show the progress line\n"
@@ -52,9 +59,6 @@ constexpr const char* help_text =
     "Exit status: 0 on success, 2 for a usage or input error, 130 or 143 when interrupted by\n"
     "SIGINT or SIGTERM, 1 for any other failure.\n";
 
-struct UsageError {
-  std::string message;
-};
 
 struct Options {
   mapreduce::PoolOptions pool;
@@ -63,18 +67,11 @@ struct Options {
   bool sort_by_key = false;
   mapreduce::OutputFormat format = mapreduce::OutputFormat::tsv;
   std::string output;  // empty: standard output
-  enum class Progress { automatic, always, never } progress = Progress::automatic;
+  using Progress = cli::ProgressMode;
+  Progress progress = Progress::automatic;
   std::vector<std::filesystem::path> files;
 };
 
-inline std::uint64_t parse_count(std::string_view flag, std::string_view text, std::uint64_t min, std::uint64_t max) {
-  std::uint64_t v = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || v < min || v > max) {
-    throw UsageError{fmt::format("{} takes a whole number from {} to {}, not '{}'", flag, min, max, text)};
-  }
-  return v;
-}
 
 inline Options parse_args(int argc, char** argv) {
   Options o;
@@ -120,6 +117,8 @@ inline Options parse_args(int argc, char** argv) {
       o.progress = Options::Progress::never;
     } else if (a == "--stats") {
       o.stats = true;
+    } else if (a == "--verbose") {
+      o.pool.worker_output = mapreduce::WorkerOutput::prefixed;
     } else {
       throw UsageError{fmt::format("unknown option '{}'", a)};
     }
@@ -157,53 +156,6 @@ inline std::vector<std::filesystem::path> default_input() {
 inline void count_words(std::string_view chunk, mapreduce::Emitter<std::string, std::uint64_t>& emit) {
   mapreduce::for_each_word(chunk, [&](std::string_view word) { emit(word, 1); });
 }
-
-// The progress line on standard error: phase, chunks done of total, MB/s, elapsed, ETA.
-// Redrawn at most ten times a second, erased when the job ends.
-class ProgressLine {
- public:
-  explicit ProgressLine(Options::Progress mode)
-      : shown_(mode == Options::Progress::always),
-        enabled_(mode == Options::Progress::always || (mode == Options::Progress::automatic && ::isatty(2) == 1)),
-        start_(std::chrono::steady_clock::now()) {}
-  ~ProgressLine() { finish(); }
-  // Erases the line; nothing is drawn after.
-  void finish() {
-    if (drawn_) std::fputs("\r\033[K", stderr);
-    drawn_ = false;
-    enabled_ = false;
-  }
-  ProgressLine(const ProgressLine&) = delete;
-  ProgressLine& operator=(const ProgressLine&) = delete;
-
-  void operator()(const mapreduce::Progress& p) {
-    if (!enabled_) return;
-    const auto now = std::chrono::steady_clock::now();
-    const double elapsed = std::chrono::duration<double>(now - start_).count();
-    if (!shown_ && elapsed < 0.5) return;  // short jobs stay quiet
-    const bool last = p.tasks_done == p.tasks_total;
-    if (drawn_ && !last && now - last_draw_ < std::chrono::milliseconds(100)) return;
-    last_draw_ = now;
-    std::string line = fmt::format("{} {}/{} chunks", p.phase, p.tasks_done, p.tasks_total);
-    if (p.bytes_total > 0 && p.phase_seconds > 0) {
-      const double rate = static_cast<double>(p.bytes_done) / p.phase_seconds;
-      line += fmt::format("  {:.1f} MB/s", rate / 1e6);
-      if (rate > 0 && !last) {
-        line += fmt::format("  ETA {:.1f}s", static_cast<double>(p.bytes_total - p.bytes_done) / rate);
-      }
-    }
-    line += fmt::format("  elapsed {:.1f}s", elapsed);
-    fmt::print(stderr, "\r\033[K{}", line);
-    std::fflush(stderr);
-    drawn_ = true;
-  }
-
- private:
-  bool shown_;
-  bool enabled_;
-  bool drawn_ = false;
-  std::chrono::steady_clock::time_point start_, last_draw_{};
-};
 
 // Writes the counts as asked: the top N (or all), by count or by word, in the format asked,
 // to the output file or standard output. Throws mapreduce::Error when it cannot write.

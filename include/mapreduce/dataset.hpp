@@ -65,6 +65,26 @@ class Dataset {
     return detail::decode_pairs<K, V>(data);
   }
 
+  /// The partition number (0 to the job's partitions - 1) of the i-th partition held.
+  [[nodiscard]] std::uint32_t partition_id(std::size_t i) const { return static_cast<std::uint32_t>(parts_.at(i).tag); }
+
+  /// Calls `f(key_view, value)` for every pair of the i-th partition held, read in place.
+  /// Works in the parent, and in the workers of a later job of the same process (they
+  /// inherit the segments): `pool.map` over 0..partitions()-1 then processes whole
+  /// partitions in parallel, as a streaming reducer does.
+  template <class F>
+  void for_each_in_partition(std::size_t i, F&& f) const {
+    const auto seg = detail::SharedSegment::open(parts_.at(i).fd.get());
+    const char* r = seg.data();
+    std::uint64_t count;
+    std::memcpy(&count, r, 8);
+    r += 8;
+    for (std::uint64_t k = 0; k < count; ++k) {
+      const auto key = KeyTraits<K>::read(r);
+      f(key, Codec<V>::read(r));
+    }
+  }
+
   /// For the engine: the segments, one per non-empty partition, in partition order.
   [[nodiscard]] const std::vector<detail::Published>& segments() const noexcept { return parts_; }
 

@@ -1,0 +1,212 @@
+#pragma once
+// The commands of a streaming job (mapper, combiner, reducer): parsed into argv, started
+// with Boost.Process, fed their input on stdin while their stdout is read line by line.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/process/args.hpp>
+#include <boost/process/child.hpp>
+#include <boost/process/exe.hpp>
+#include <boost/process/extend.hpp>
+#include <boost/process/io.hpp>
+#include <boost/process/pipe.hpp>
+#include <boost/process/search_path.hpp>
+#include <fmt/format.h>
+
+#include <mapreduce/error.hpp>
+
+namespace stream {
+
+/// A command line as the user gave it, and the argv it runs as.
+struct Command {
+  std::string role;               ///< "mapper", "combiner", "reducer": for messages
+  std::string text;               ///< as given on the command line
+  std::string program;            ///< the executable, resolved through PATH
+  std::vector<std::string> args;  ///< argv[1...]
+};
+
+/// Splits `text` into words as a POSIX shell would for a simple command, without running
+/// one: blanks separate words; 'single quotes' keep everything; "double quotes" keep all
+/// but \" \\ \$ \` escapes; a backslash outside quotes keeps the next character.
+/// Throws OptionsError on an unterminated quote or an empty command.
+inline std::vector<std::string> split_words(std::string_view role, std::string_view text) {
+  std::vector<std::string> words;
+  std::string word;
+  bool in_word = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == ' ' || c == '\t' || c == '\n') {
+      if (in_word) words.push_back(std::exchange(word, {}));
+      in_word = false;
+      continue;
+    }
+    in_word = true;
+    if (c == '\\') {
+      if (++i < text.size()) word += text[i];
+    } else if (c == '\'') {
+      const std::size_t close = text.find('\'', i + 1);
+      if (close == std::string_view::npos) {
+        throw mapreduce::OptionsError(fmt::format("--{} '{}': unterminated single quote", role, text));
+      }
+      word.append(text, i + 1, close - i - 1);
+      i = close;
+    } else if (c == '"') {
+      for (++i;; ++i) {
+        if (i >= text.size()) {
+          throw mapreduce::OptionsError(fmt::format("--{} '{}': unterminated double quote", role, text));
+        }
+        if (text[i] == '"') break;
+        if (text[i] == '\\' && i + 1 < text.size() && std::string_view("\"\\$`").find(text[i + 1]) != std::string_view::npos) {
+          ++i;
+        }
+        word += text[i];
+      }
+    } else {
+      word += c;
+    }
+  }
+  if (in_word) words.push_back(word);
+  if (words.empty()) throw mapreduce::OptionsError(fmt::format("--{} is empty", role));
+  return words;
+}
+
+/// The command `text` runs as: its own argv, or `/bin/sh -c text` with `shell`. Resolves
+/// the program now, in the parent, so a misspelt one is a usage error before any work.
+inline Command make_command(std::string role, std::string text, bool shell) {
+  Command c{std::move(role), std::move(text), {}, {}};
+  std::vector<std::string> words = shell ? std::vector<std::string>{"/bin/sh", "-c", c.text} : split_words(c.role, c.text);
+  std::string program = words.front();
+  if (program.find('/') == std::string::npos) {
+    const auto found = boost::process::search_path(program);
+    if (found.empty()) {
+      throw mapreduce::OptionsError(fmt::format("--{} '{}': {}: no such program in PATH", c.role, c.text, program));
+    }
+    program = found.string();
+  }
+  if (::access(program.c_str(), X_OK) != 0) {
+    throw mapreduce::OptionsError(
+        fmt::format("--{} '{}': {}: cannot execute: {}", c.role, c.text, program, std::strerror(errno)));
+  }
+  c.program = std::move(program);
+  c.args.assign(words.begin() + 1, words.end());
+  return c;
+}
+
+/// What happened to a command that did not succeed: it exited non-zero, was killed, or
+/// could not start. Thrown in the worker, it fails the task (which is then run again).
+class CommandFailed : public mapreduce::Error {
+ public:
+  using mapreduce::Error::Error;
+};
+
+namespace detail {
+inline void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+inline std::string describe_wait_status(int status) {
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    const char* abbrev = ::sigabbrev_np(sig);
+    return fmt::format("was killed by signal {} (SIG{})", sig, abbrev != nullptr ? abbrev : "?");
+  }
+  return fmt::format("exited with status {}", WEXITSTATUS(status));
+}
+}  // namespace detail
+
+/// Runs `command` with `input` on its stdin and calls `on_line(line)` for every line of its
+/// stdout (without the newline; a last line without one counts too), writing and reading
+/// at once so neither side waits on a full pipe. Its stderr is the worker's own, which the
+/// Pool passes on line by line. Returns the number of lines; throws CommandFailed unless
+/// the command exits with status 0.
+template <class OnLine>
+std::uint64_t run_command(const Command& command, std::string_view input, OnLine&& on_line) {
+  namespace bp = boost::process;
+  bp::pipe to_child, from_child;
+  bp::child child;
+  try {
+    child = bp::child(bp::exe = command.program, bp::args = command.args, bp::std_in < to_child,
+                      bp::std_out > from_child,
+                      bp::extend::on_exec_setup = [](auto&) {
+                        // In the new process, before exec: die with the worker (a timed-out
+                        // task's worker is killed), and take SIGPIPE as programs expect.
+                        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+                        ::signal(SIGPIPE, SIG_DFL);
+                      });
+  } catch (const std::exception& e) {
+    throw CommandFailed(fmt::format("{} '{}' could not start: {}", command.role, command.text, e.what()));
+  }
+  // A command that exits before reading all its input must fail the task (or not) by its
+  // exit status, not kill the worker with SIGPIPE: write() reports EPIPE instead.
+  ::signal(SIGPIPE, SIG_IGN);
+  int in = to_child.native_sink();
+  const int out = from_child.native_source();
+  detail::set_nonblocking(in);
+  detail::set_nonblocking(out);
+  std::string pending;  // the start of a line not ended yet
+  std::uint64_t lines = 0;
+  auto take_lines = [&](bool at_end) {
+    std::size_t from = 0;
+    for (std::size_t nl; (nl = pending.find('\n', from)) != std::string::npos; from = nl + 1) {
+      on_line(std::string_view(pending).substr(from, nl - from));
+      ++lines;
+    }
+    if (at_end && from < pending.size()) {
+      on_line(std::string_view(pending).substr(from));
+      ++lines;
+      from = pending.size();
+    }
+    pending.erase(0, from);
+  };
+  char buf[65536];
+  bool out_open = true;
+  while (out_open) {
+    pollfd fds[2] = {{out, POLLIN, 0}, {in, POLLOUT, 0}};
+    const nfds_t n = in >= 0 ? 2 : 1;
+    if (::poll(fds, n, -1) < 0) {
+      if (errno == EINTR) continue;
+      throw mapreduce::Error(fmt::format("poll: {}", std::strerror(errno)));
+    }
+    if (in >= 0 && fds[1].revents != 0) {
+      const ssize_t w = input.empty() ? 0 : ::write(in, input.data(), std::min<std::size_t>(input.size(), 1 << 20));
+      if (w > 0) input.remove_prefix(static_cast<std::size_t>(w));
+      // All written, or the command stopped reading (EPIPE: it may not need the rest).
+      if (input.empty() || (w < 0 && errno != EAGAIN && errno != EINTR)) {
+        ::close(in);
+        to_child.assign_sink(-1);
+        in = -1;
+      }
+    }
+    if (fds[0].revents != 0) {
+      const ssize_t r = ::read(out, buf, sizeof(buf));
+      if (r > 0) {
+        pending.append(buf, static_cast<std::size_t>(r));
+        take_lines(false);
+      } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+        out_open = false;
+      }
+    }
+  }
+  take_lines(true);
+  if (in >= 0) {
+    ::close(in);
+    to_child.assign_sink(-1);
+  }
+  child.wait();
+  const int status = child.native_exit_code();
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    throw CommandFailed(fmt::format("{} '{}' {}", command.role, command.text, detail::describe_wait_status(status)));
+  }
+  return lines;
+}
+
+}  // namespace stream

@@ -1,0 +1,482 @@
+// mapreduce-stream: map-reduce with any programs as mapper, combiner and reducer, in the
+// style of Hadoop Streaming, on a mapreduce::Pool.
+//
+// Two jobs of one Pool. The first maps: each task starts the mapper on its chunk of input
+// and turns its `key<TAB>value` lines into pairs, which the shuffle groups by key in shared
+// memory (a Dataset). The second reduces: each task takes one partition, sorts it by key,
+// feeds it to the reducer, and returns the reducer's output, which the parent writes out
+// partition by partition as the results come (Pool::imap).
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <span>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include <mapreduce/mapreduce.hpp>
+
+#include "../common/cli.hpp"
+#include "command.hpp"
+
+namespace stream {
+namespace {
+
+constexpr const char* usage_text =
+    "usage: mapreduce-stream --mapper CMD [--reducer CMD] [--combiner CMD] [--shell]\n"
+    "                        [--workers N] [--partitions P] [--chunk-bytes B] [--max-attempts N]\n"
+    "                        [--task-timeout S] [--output DIR | --sort key|count] [--top N]\n"
+    "                        [--format tsv|csv|json] [--stats] [--verbose] [--progress|--quiet] FILE...\n";
+
+constexpr const char* help_text =
+    "Runs a map-reduce job whose mapper and reducer are programs, in any language.\n"
+    "\n"
+    "Each map task starts the mapper with its chunk of the input (whole lines) on standard\n"
+    "input; the mapper writes `key<TAB>value` lines (a line without a tab is a key with an\n"
+    "empty value). Each reduce task starts the reducer with one partition's lines on\n"
+    "standard input, sorted by key (bytewise) so all lines of a key are adjacent, values\n"
+    "in input order; the reducer's standard output is the job's output. Without --reducer\n"
+    "the sorted lines themselves are the output. A combiner, if given, is run like a\n"
+    "reducer on each map task's output before the shuffle.\n"
+    "\n"
+    "  --mapper CMD        the map command (split into words like a shell does, run without one)\n"
+    "  --reducer CMD       the reduce command (default: none, the grouped lines are the output)\n"
+    "  --combiner CMD      a reducer run on each map task's sorted output\n"
+    "  --shell             run the commands with /bin/sh -c instead\n"
+    "  --workers N         worker processes (default: the CPUs available)\n"
+    "  --partitions P      reduce partitions, one reducer run each (default: one per worker)\n"
+    "  --chunk-bytes B     bytes of input per map task (default: 16777216)\n"
+    "  --max-attempts N    runs of a task before the job fails (default: 4)\n"
+    "  --task-timeout S    kill a task running longer than S seconds (it counts as a failed run)\n"
+    "  --output DIR        write one file per partition, DIR/part-00000... (default: standard\n"
+    "                      output, the partitions one after the other)\n"
+    "  --sort key|count    sort the whole output by key, or by numeric value descending (ties by\n"
+    "                      key); not with --output DIR\n"
+    "  --top N             only the first N lines of the sorted output (default order: count)\n"
+    "  --format F          tsv (the lines as the reducer wrote them, the default), csv (with a\n"
+    "                      header) or json; values that are JSON numbers are written as numbers\n"
+    "  --stats             print what each phase did to standard error\n"
+    "  --verbose           log each command run and its result (stderr of the commands is always\n"
+    "                      shown, each line prefixed with its phase, worker and task)\n"
+    "  --progress          show a progress line on standard error from the start\n"
+    "  --quiet             never show the progress line\n"
+    "  -h, --help          show this help\n"
+    "\n"
+    "A command that exits non-zero or dies fails its task, which runs again, up to\n"
+    "--max-attempts runs. Exit status: 0 on success, 2 for a usage or input error, 1 when a\n"
+    "task fails for good, 130 or 143 when interrupted by SIGINT or SIGTERM.\n";
+
+using cli::UsageError;
+
+struct Options {
+  mapreduce::PoolOptions pool;
+  std::string mapper, reducer, combiner;
+  bool shell = false;
+  std::string output_dir;
+  enum class Sort { none, key, count } sort = Sort::none;
+  std::size_t top = 0;
+  mapreduce::OutputFormat format = mapreduce::OutputFormat::tsv;
+  bool stats = false;
+  bool verbose = false;
+  cli::ProgressMode progress = cli::ProgressMode::automatic;
+  std::vector<std::filesystem::path> files;
+};
+
+Options parse_args(int argc, char** argv) {
+  Options o;
+  o.pool.chunk_bytes = std::size_t(16) << 20;  // a process start per task: bigger tasks than C++ mappers
+  o.pool.retry_exceptions = true;             // a failed command is a failed attempt, run again
+  o.pool.worker_output = mapreduce::WorkerOutput::prefixed;
+  bool only_files = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    auto value = [&]() -> std::string_view {
+      if (i + 1 >= argc) throw UsageError{fmt::format("{} needs a value", a)};
+      return argv[++i];
+    };
+    if (only_files || a == "-" || !a.starts_with("-")) {
+      o.files.emplace_back(argv[i]);
+    } else if (a == "--") {
+      only_files = true;
+    } else if (a == "-h" || a == "--help") {
+      std::fputs(usage_text, stdout);
+      std::fputs(help_text, stdout);
+      std::exit(0);
+    } else if (a == "--mapper") {
+      o.mapper = value();
+    } else if (a == "--reducer") {
+      o.reducer = value();
+    } else if (a == "--combiner") {
+      o.combiner = value();
+    } else if (a == "--shell") {
+      o.shell = true;
+    } else if (a == "--workers") {
+      o.pool.workers = static_cast<unsigned>(cli::parse_count(a, value(), 1, 1024));
+    } else if (a == "--partitions") {
+      o.pool.partitions = static_cast<unsigned>(cli::parse_count(a, value(), 1, 65536));
+    } else if (a == "--chunk-bytes") {
+      o.pool.chunk_bytes = cli::parse_count(a, value(), 1, std::uint64_t(1) << 40);
+    } else if (a == "--max-attempts") {
+      o.pool.max_attempts = static_cast<unsigned>(cli::parse_count(a, value(), 1, 1000));
+    } else if (a == "--task-timeout") {
+      o.pool.task_timeout_seconds = static_cast<double>(cli::parse_count(a, value(), 1, 1000000));
+    } else if (a == "--output") {
+      o.output_dir = value();
+      if (o.output_dir.empty()) throw UsageError{"--output needs a directory"};
+    } else if (a == "--sort") {
+      const std::string_view v = value();
+      if (v != "count" && v != "key") throw UsageError{fmt::format("--sort takes key or count, not '{}'", v)};
+      o.sort = v == "key" ? Options::Sort::key : Options::Sort::count;
+    } else if (a == "--top") {
+      o.top = cli::parse_count(a, value(), 1, UINT32_MAX);
+    } else if (a == "--format") {
+      const std::string_view v = value();
+      if (v != "tsv" && v != "csv" && v != "json") {
+        throw UsageError{fmt::format("--format takes tsv, csv or json, not '{}'", v)};
+      }
+      o.format = mapreduce::parse_output_format(v);
+    } else if (a == "--stats") {
+      o.stats = true;
+    } else if (a == "--verbose") {
+      o.verbose = true;
+    } else if (a == "--progress") {
+      o.progress = cli::ProgressMode::always;
+    } else if (a == "--quiet") {
+      o.progress = cli::ProgressMode::never;
+    } else {
+      throw UsageError{fmt::format("unknown option '{}'", a)};
+    }
+  }
+  if (o.mapper.empty()) throw UsageError{"--mapper is required"};
+  if (o.files.empty()) throw UsageError{"no FILE given (- reads standard input)"};
+  if (o.top != 0 && o.sort == Options::Sort::none) o.sort = Options::Sort::count;
+  if (!o.output_dir.empty() && o.sort != Options::Sort::none) {
+    throw UsageError{"--sort and --top order the whole output: they cannot be used with --output DIR"};
+  }
+  // One reducer run per worker by default: each run is a process start.
+  if (o.pool.partitions == 0) o.pool.partitions = mapreduce::Pool({.workers = o.pool.workers}).workers();
+  return o;
+}
+
+// A line of a command's output as a pair: the key up to the first tab, the value after it.
+std::pair<std::string_view, std::string_view> split_line(std::string_view line) {
+  const std::size_t tab = line.find('\t');
+  if (tab == std::string_view::npos) return {line, {}};
+  return {line.substr(0, tab), line.substr(tab + 1)};
+}
+
+void append_line(std::string& out, std::string_view key, std::string_view value) {
+  out += key;
+  if (!value.empty()) {
+    out += '\t';
+    out += value;
+  }
+  out += '\n';
+}
+
+// Sorted by key, bytewise; a stable sort keeps each key's values in the order they came.
+void sort_pairs(std::vector<std::pair<std::string_view, std::string_view>>& pairs) {
+  std::stable_sort(pairs.begin(), pairs.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+}
+
+// Whether `v` is a number as JSON writes one (so it can be written unquoted).
+bool is_json_number(std::string_view v) {
+  std::size_t i = 0;
+  auto digits = [&] {
+    const std::size_t from = i;
+    while (i < v.size() && v[i] >= '0' && v[i] <= '9') ++i;
+    return i > from;
+  };
+  if (i < v.size() && v[i] == '-') ++i;
+  if (i < v.size() && v[i] == '0') {
+    ++i;
+  } else if (i >= v.size() || v[i] < '1' || v[i] > '9' || !digits()) {
+    return false;
+  }
+  if (i < v.size() && v[i] == '.' && (++i, !digits())) return false;
+  if (i < v.size() && (v[i] == 'e' || v[i] == 'E')) {
+    ++i;
+    if (i < v.size() && (v[i] == '+' || v[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == v.size();
+}
+
+// Writes output lines in the format asked, a piece at a time (the partitions come one by
+// one): TSV as the reducer wrote it; CSV and JSON from each line's key and value.
+class OutputWriter {
+ public:
+  OutputWriter(std::FILE* file, std::string name, mapreduce::OutputFormat format)
+      : file_(file), name_(std::move(name)), format_(format) {
+    if (format_ == mapreduce::OutputFormat::csv) put("key,value\n");
+    if (format_ == mapreduce::OutputFormat::json) put("[");
+  }
+  // `lines`: whole lines, each ended by a newline.
+  void write(std::string_view lines) {
+    if (format_ == mapreduce::OutputFormat::tsv) {
+      put(lines);
+      return;
+    }
+    std::string out;
+    while (!lines.empty()) {
+      const std::size_t nl = lines.find('\n');
+      const auto [key, value] = split_line(lines.substr(0, nl));
+      lines.remove_prefix(nl == std::string_view::npos ? lines.size() : nl + 1);
+      if (format_ == mapreduce::OutputFormat::csv) {
+        mapreduce::detail::append_csv_field(out, key);
+        out += ',';
+        mapreduce::detail::append_csv_field(out, value);
+        out += '\n';
+      } else {
+        out += first_ ? "\n  {\"key\": " : ",\n  {\"key\": ";
+        first_ = false;
+        mapreduce::detail::append_json_string(out, key);
+        out += ", \"value\": ";
+        if (is_json_number(value)) {
+          out += value;
+        } else {
+          mapreduce::detail::append_json_string(out, value);
+        }
+        out += '}';
+      }
+    }
+    put(out);
+  }
+  void close() {
+    if (format_ == mapreduce::OutputFormat::json) put(first_ ? "]\n" : "\n]\n");
+    const bool ok = file_ == stdout ? std::fflush(file_) == 0 : std::fclose(file_) == 0;
+    file_ = nullptr;
+    if (!ok) throw mapreduce::Error(fmt::format("{}: cannot write the output", name_));
+  }
+  ~OutputWriter() {
+    if (file_ != nullptr && file_ != stdout) std::fclose(file_);
+  }
+  OutputWriter(const OutputWriter&) = delete;
+  OutputWriter& operator=(const OutputWriter&) = delete;
+
+ private:
+  void put(std::string_view s) {
+    if (std::fwrite(s.data(), 1, s.size(), file_) != s.size()) {
+      throw mapreduce::Error(fmt::format("{}: cannot write the output: {}", name_, std::strerror(errno)));
+    }
+  }
+  std::FILE* file_;
+  std::string name_;
+  mapreduce::OutputFormat format_;
+  bool first_ = true;
+};
+
+// The whole output sorted as --sort asks, then cut to --top.
+std::string sorted_output(const std::vector<std::string>& parts, const Options& options) {
+  struct Line {
+    std::string_view key, value;
+    double number;
+  };
+  std::vector<Line> lines;
+  for (const std::string& part : parts) {
+    std::string_view rest = part;
+    while (!rest.empty()) {
+      const std::size_t nl = rest.find('\n');
+      const auto [key, value] = split_line(rest.substr(0, nl));
+      rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+      double number = 0;
+      if (options.sort == Options::Sort::count) {
+        const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+        if (value.empty() || ec != std::errc() || end != value.data() + value.size()) {
+          throw mapreduce::Error(fmt::format(
+              "--sort count: the output line for key '{}' has the value '{}', which is not a number", key, value));
+        }
+      }
+      lines.push_back(Line{key, value, number});
+    }
+  }
+  auto by_key = [](const Line& a, const Line& b) { return a.key < b.key; };
+  auto by_count = [](const Line& a, const Line& b) {
+    if (a.number != b.number) return a.number > b.number;
+    return a.key < b.key;
+  };
+  if (options.sort == Options::Sort::key) {
+    std::stable_sort(lines.begin(), lines.end(), by_key);
+  } else {
+    std::stable_sort(lines.begin(), lines.end(), by_count);
+  }
+  if (options.top != 0 && lines.size() > options.top) lines.resize(options.top);
+  std::string out;
+  for (const Line& l : lines) append_line(out, l.key, l.value);
+  return out;
+}
+
+void print_map_stats(const mapreduce::JobStats& s) {
+  fmt::print(stderr,
+             "map: input {} bytes in {} tasks; {} pairs; shared memory {} bytes, spilled {} bytes; {} retries\n"
+             "map: mappers {:.3f}s ({} workers)  grouping {:.3f}s ({} workers)\n",
+             s.input_bytes, s.map_tasks, s.records, s.shared_bytes, s.spilled_bytes, s.retries, s.map_seconds,
+             s.map_workers, s.reduce_seconds, s.reduce_workers);
+}
+
+int run(const Options& options) {
+  const Command mapper = make_command("mapper", options.mapper, options.shell);
+  const std::optional<Command> combiner =
+      options.combiner.empty() ? std::nullopt : std::optional(make_command("combiner", options.combiner, options.shell));
+  const std::optional<Command> reducer =
+      options.reducer.empty() ? std::nullopt : std::optional(make_command("reducer", options.reducer, options.shell));
+  const bool verbose = options.verbose;
+
+  cli::ProgressLine progress(options.progress);
+  const char* step = "map";
+  mapreduce::PoolOptions pool_options = options.pool;
+  pool_options.progress = [&](const mapreduce::Progress& p) {
+    mapreduce::Progress named = p;
+    named.phase = step;  // the second job is a Pool::map of reducers: call it what it is
+    progress(named);
+  };
+  mapreduce::Pool pool(pool_options);
+
+  // Map: the mapper's lines, through the combiner if there is one, become pairs.
+  auto map_chunk = [&](std::string_view chunk, mapreduce::Emitter<std::string, std::string>& emit) {
+    std::string value_text;  // reused: the emitter takes the value as a std::string
+    auto emit_line = [&](std::string_view line) {
+      const auto [key, value] = split_line(line);
+      value_text.assign(value);
+      emit(key, value_text);
+    };
+    if (!combiner) {
+      const auto lines = run_command(mapper, chunk, emit_line);
+      if (verbose) fmt::print(stderr, "mapper '{}': {} bytes in, {} lines out\n", mapper.text, chunk.size(), lines);
+      return;
+    }
+    std::string mapped;
+    run_command(mapper, chunk, [&](std::string_view line) {
+      mapped += line;
+      mapped += '\n';
+    });
+    std::vector<std::pair<std::string_view, std::string_view>> pairs;
+    for (std::string_view rest = mapped; !rest.empty();) {
+      const std::size_t nl = rest.find('\n');
+      pairs.push_back(split_line(rest.substr(0, nl)));
+      rest.remove_prefix(nl + 1);
+    }
+    sort_pairs(pairs);
+    std::string sorted;
+    sorted.reserve(mapped.size());
+    for (const auto& [key, value] : pairs) append_line(sorted, key, value);
+    const auto lines = run_command(*combiner, sorted, emit_line);
+    if (verbose) {
+      fmt::print(stderr, "mapper '{}' and combiner '{}': {} bytes in, {} pairs combined to {}\n", mapper.text,
+                 combiner->text, chunk.size(), pairs.size(), lines);
+    }
+  };
+  // Shuffle: each key's values as the lines the reducer will read, in the order they came.
+  auto group = [](std::string_view key, std::span<const std::string> values) {
+    std::string lines;
+    for (const std::string& v : values) append_line(lines, key, v);
+    return lines;
+  };
+  const auto grouped = pool.map_reduce_dataset<std::string, std::string>(
+      mapreduce::FileInput{options.files}, map_chunk, group);
+  const mapreduce::JobStats map_stats = pool.last_stats();
+
+  // Reduce: one reducer run per partition, over its lines sorted by key.
+  auto reduce_partition = [&](std::size_t i) {
+    std::vector<std::pair<std::string, std::string>> keys;
+    grouped.for_each_in_partition(i, [&](std::string_view key, std::string lines) {
+      keys.emplace_back(std::string(key), std::move(lines));
+    });
+    std::sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::string input;
+    for (const auto& k : keys) input += k.second;
+    if (!reducer) return input;
+    std::string output;
+    const auto lines = run_command(*reducer, input, [&](std::string_view line) {
+      output += line;
+      output += '\n';
+    });
+    if (verbose) {
+      fmt::print(stderr, "reducer '{}' on partition {}: {} keys, {} bytes in, {} lines out\n", reducer->text,
+                 grouped.partition_id(i), keys.size(), input.size(), lines);
+    }
+    return output;
+  };
+  std::vector<std::size_t> parts(grouped.partitions());
+  for (std::size_t i = 0; i < parts.size(); ++i) parts[i] = i;
+  step = "reduce";
+  const auto reduce_start = std::chrono::steady_clock::now();
+  auto outputs = pool.named("reduce").imap(reduce_partition, parts, {.max_pending = 2 * std::size_t(pool.workers())});
+
+  if (!options.output_dir.empty()) {
+    // One file per partition, part-00000 to part-(P-1), empty ones too, as Hadoop writes.
+    std::error_code ec;
+    std::filesystem::create_directories(options.output_dir, ec);
+    if (ec) throw mapreduce::InputError(fmt::format("{}: cannot create the directory: {}", options.output_dir, ec.message()));
+    auto open_part = [&](std::uint32_t p) {
+      const std::string name = fmt::format("{}/part-{:05}", options.output_dir, p);
+      std::FILE* f = std::fopen(name.c_str(), "wb");
+      if (f == nullptr) throw mapreduce::Error(fmt::format("{}: cannot open for writing: {}", name, std::strerror(errno)));
+      return std::make_unique<OutputWriter>(f, name, options.format);
+    };
+    std::uint32_t next = 0;
+    std::size_t i = 0;
+    for (const std::string& out : outputs) {
+      const std::uint32_t p = grouped.partition_id(i++);
+      for (; next < p; ++next) open_part(next)->close();
+      const auto writer = open_part(next++);
+      writer->write(out);
+      writer->close();
+    }
+    for (; next < pool.partitions(); ++next) open_part(next)->close();
+  } else if (options.sort != Options::Sort::none) {
+    std::vector<std::string> all;
+    for (std::string& out : outputs) all.push_back(std::move(out));
+    progress.finish();
+    OutputWriter writer(stdout, "standard output", options.format);
+    writer.write(sorted_output(all, options));
+    writer.close();
+  } else {
+    OutputWriter writer(stdout, "standard output", options.format);
+    for (const std::string& out : outputs) writer.write(out);
+    writer.close();
+  }
+  progress.finish();
+  if (options.stats) {
+    print_map_stats(map_stats);
+    fmt::print(stderr, "reduce: {} partitions with keys, {:.3f}s\n", parts.size(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - reduce_start).count());
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace stream
+
+int main(int argc, char** argv) {
+  using namespace stream;
+  try {
+    mapreduce::InterruptGuard interrupts;
+    return run(parse_args(argc, argv));
+  } catch (const mapreduce::Interrupted& e) {
+    fmt::print(stderr, "mapreduce-stream: interrupted by {}\n", e.signal() == SIGINT ? "SIGINT" : "SIGTERM");
+    return 128 + e.signal();
+  } catch (const UsageError& e) {
+    fmt::print(stderr, "mapreduce-stream: {}\n{}", e.message, usage_text);
+    return 2;
+  } catch (const mapreduce::InputError& e) {
+    fmt::print(stderr, "mapreduce-stream: {}\n", e.what());
+    return 2;
+  } catch (const mapreduce::OptionsError& e) {
+    fmt::print(stderr, "mapreduce-stream: {}\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "mapreduce-stream: {}\n", e.what());
+    return 1;
+  }
+}

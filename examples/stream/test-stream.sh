@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Checks mapreduce-stream end to end: the Python and awk word counts give exactly what the
+# C++ wordcount gives, with and without a combiner, to stdout or to part files; failing
+# and dying commands fail (or retry) their tasks; bad commands are one-line usage errors.
+# usage: test-stream.sh MAPREDUCE_STREAM WORDCOUNT EXAMPLE_DIR PROJECT_DIR
+set -euo pipefail
+stream=$1 wordcount=$2 here=$3 project=$4
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# Input: the project's own text, plus upper case, digits, UTF-8 and odd separators.
+inputs=("$project/README.md" "$project/docs/design.md" "$project/src/phase.cpp" "$project/include/mapreduce/pool.hpp")
+printf 'Hello HELLO hello, wörld—Wörld x_y 42 42nd\n\n  tabs\there\r\nlast line without newline' > "$work/mixed.txt"
+inputs+=("$work/mixed.txt")
+"$wordcount" "${inputs[@]}" > "$work/expected"
+[[ -s $work/expected ]] || fail "wordcount printed nothing"
+
+py_map="python3 $here/wordcount/mapper.py" py_reduce="python3 $here/wordcount/reducer.py"
+awk_map="env LC_ALL=C awk -f $here/wordcount/mapper.awk" awk_reduce="env LC_ALL=C awk -f $here/wordcount/reducer.awk"
+
+echo "python word count == wordcount"
+"$stream" --workers 2 --chunk-bytes 20000 --mapper "$py_map" --reducer "$py_reduce" --sort count "${inputs[@]}" > "$work/py"
+diff "$work/expected" "$work/py" || fail "python word count differs"
+
+echo "awk word count == wordcount"
+"$stream" --workers 3 --partitions 5 --chunk-bytes 7000 --mapper "$awk_map" --reducer "$awk_reduce" --sort count \
+  "${inputs[@]}" > "$work/awk"
+diff "$work/expected" "$work/awk" || fail "awk word count differs"
+
+echo "with a combiner, into part files"
+"$stream" --workers 2 --partitions 3 --chunk-bytes 10000 --mapper "$py_map" --combiner "$py_reduce" \
+  --reducer "$awk_reduce" --output "$work/out" "${inputs[@]}"
+[[ $(ls "$work/out" | tr '\n' ' ') == "part-00000 part-00001 part-00002 " ]] || fail "part files: $(ls "$work/out")"
+for part in "$work"/out/part-*; do  # each partition is sorted by key
+  cut -f1 "$part" | LC_ALL=C sort -c || fail "$part is not sorted by key"
+done
+diff <(LC_ALL=C sort "$work/expected") <(cat "$work"/out/part-* | LC_ALL=C sort) || fail "part files differ"
+
+echo "top and json"
+"$stream" --mapper "$py_map" --reducer "$py_reduce" --top 5 --format json "${inputs[@]}" > "$work/top.json"
+python3 - "$work/top.json" "$work/expected" <<'PY'
+import json, sys
+got = json.load(open(sys.argv[1]))
+want = [l.rstrip("\n").split("\t") for l in open(sys.argv[2], encoding="utf-8")][:5]
+assert [(d["key"], d["value"]) for d in got] == [(k, int(v)) for k, v in want], (got, want)
+PY
+
+echo "no reducer: the grouped, sorted lines"
+printf 'b\t2\na\t1\nb\t1\nc\n' > "$work/pairs.txt"
+"$stream" --mapper cat --partitions 1 "$work/pairs.txt" > "$work/grouped"
+diff <(printf 'a\t1\nb\t2\nb\t1\nc\n') "$work/grouped" || fail "identity output differs"
+
+echo "a mapper that dies once is run again"
+seq 1 5000 > "$work/numbers.txt"
+"$stream" --shell --workers 2 --chunk-bytes 4000 --stats \
+  --mapper "if mkdir '$work/died' 2>/dev/null; then kill -9 \$\$; fi; cat" "$work/numbers.txt" \
+  > "$work/numbers.out" 2> "$work/numbers.err"
+diff <(LC_ALL=C sort "$work/numbers.txt") <(LC_ALL=C sort "$work/numbers.out") || fail "retried job lost lines"
+grep -q "1 retries" "$work/numbers.err" || fail "no retry counted: $(cat "$work/numbers.err")"
+
+echo "a mapper that always fails fails the job, its stderr shown"
+set +e
+"$stream" --shell --max-attempts 2 --mapper 'echo "bad input here" >&2; exit 3' "$work/numbers.txt" \
+  > /dev/null 2> "$work/fail.err"
+rc=$?
+set -e
+[[ $rc == 1 ]] || fail "exit status $rc for a failing mapper"
+grep -q '^\[map worker [0-9]* task 0\] bad input here$' "$work/fail.err" || fail "stderr not prefixed: $(cat "$work/fail.err")"
+tail -n 1 "$work/fail.err" | grep -q "map task .*numbers.txt.* failed 2 times: attempt 1: .*mapper '.*' exited with status 3" ||
+  fail "no clear error: $(tail -n 1 "$work/fail.err")"
+
+echo "a failing reducer"
+set +e
+"$stream" --mapper cat --reducer false --max-attempts 1 "$work/numbers.txt" > /dev/null 2> "$work/rfail.err"
+rc=$?
+set -e
+[[ $rc == 1 ]] || fail "exit status $rc for a failing reducer"
+grep -q "reducer 'false' exited with status 1" "$work/rfail.err" || fail "reducer error: $(cat "$work/rfail.err")"
+
+echo "usage and input errors: one line, exit 2"
+usage_error() {
+  set +e
+  "$stream" "$@" > /dev/null 2> "$work/usage.err"
+  local rc=$?
+  set -e
+  [[ $rc == 2 ]] || fail "exit status $rc for: $*"
+  head -n 1 "$work/usage.err" | grep -q '^mapreduce-stream: ' || fail "no one-line error for: $*: $(cat "$work/usage.err")"
+}
+usage_error --mapper no-such-program-xyz "$work/numbers.txt"
+usage_error --mapper cat "$work/missing.txt"
+usage_error --mapper "'unterminated" "$work/numbers.txt"
+usage_error --reducer cat "$work/numbers.txt"
+usage_error --mapper cat --output "$work/o" --sort key "$work/numbers.txt"
+echo "all stream checks passed"

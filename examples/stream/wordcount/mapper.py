@@ -1,0 +1,15 @@
+#!/usr/bin/env python3
+"""Word count mapper for mapreduce-stream: one "word<TAB>1" line per word of stdin.
+
+A word is what the C++ wordcount counts: a run of ASCII letters, ASCII digits and bytes
+of 0x80 or above, with ASCII letters lower-cased. Bytes in, bytes out: no decoding.
+"""
+import re
+import sys
+
+WORD = re.compile(rb"[A-Za-z0-9\x80-\xff]+")
+
+out = sys.stdout.buffer
+for line in sys.stdin.buffer:
+    for word in WORD.findall(line):
+        out.write(word.lower() + b"\t1\n")
