@@ -333,11 +333,13 @@ int run(const Options& options) {
   const bool verbose = options.verbose;
 
   cli::ProgressLine progress(options.progress);
-  const char* step = "map";
+  bool reducing = false;
   mapreduce::PoolOptions pool_options = options.pool;
   pool_options.progress = [&](const mapreduce::Progress& p) {
+    // Call the phases what they are here: the first job's reduce only groups the pairs,
+    // and the reducers run in the second job, a Pool::imap.
     mapreduce::Progress named = p;
-    named.phase = step;  // the second job is a Pool::map of reducers: call it what it is
+    named.phase = reducing ? "reduce" : std::string_view(p.phase) == "map" ? "map" : "group";
     progress(named);
   };
   mapreduce::Pool pool(pool_options);
@@ -409,7 +411,7 @@ int run(const Options& options) {
   };
   std::vector<std::size_t> parts(grouped.partitions());
   for (std::size_t i = 0; i < parts.size(); ++i) parts[i] = i;
-  step = "reduce";
+  reducing = true;
   const auto reduce_start = std::chrono::steady_clock::now();
   auto outputs = pool.named("reduce").imap(reduce_partition, parts, {.max_pending = 2 * std::size_t(pool.workers())});
 
