@@ -343,6 +343,15 @@ class Pool {
   // Map: every task of `source` through `mapper`, combined in each worker, written as runs.
   template <class K, class V, class Source, class Mapper, class Reducer>
   detail::PhaseOutcome map_phase(Source& source, Mapper& mapper, Reducer& reducer, DenseKeys dense) {
+    if constexpr (std::is_function_v<Reducer>) {
+      auto* function = &reducer;  // a plain function: held, and type-erased, as a pointer
+      return map_phase_of<K, V>(source, mapper, function, dense);
+    } else {
+      return map_phase_of<K, V>(source, mapper, reducer, dense);
+    }
+  }
+  template <class K, class V, class Source, class Mapper, class Reducer>
+  detail::PhaseOutcome map_phase_of(Source& source, Mapper& mapper, Reducer& reducer, DenseKeys dense) {
     using R = std::remove_reference_t<Reducer>;  // const when the caller passed a const reducer
     using Out = reduce_output_t<K, V, Reducer>;
     static_assert(detail::is_reducer<R, K, V>(),
@@ -371,6 +380,16 @@ class Pool {
   template <class K, class V, class Reducer>
   detail::PhaseOutcome reduce_phase(const std::vector<detail::Published>& runs, Reducer& reducer,
                                     const std::vector<std::uint32_t>* partitions, std::size_t shm_in_use) {
+    if constexpr (std::is_function_v<Reducer>) {
+      auto* function = &reducer;
+      return reduce_phase_of<K, V>(runs, function, partitions, shm_in_use);
+    } else {
+      return reduce_phase_of<K, V>(runs, reducer, partitions, shm_in_use);
+    }
+  }
+  template <class K, class V, class Reducer>
+  detail::PhaseOutcome reduce_phase_of(const std::vector<detail::Published>& runs, Reducer& reducer,
+                                       const std::vector<std::uint32_t>* partitions, std::size_t shm_in_use) {
     using R = std::remove_reference_t<Reducer>;
     using Out = reduce_output_t<K, V, Reducer>;
     detail::ReduceWork<K, V, R, Out> reduce_work(runs, reducer, partitions);

@@ -256,7 +256,7 @@ class MapBuffer {
       if constexpr (std::is_same_v<View, std::string_view>) {
         k = static_cast<std::uint32_t>(key.size());
         if (!key.empty() && can_read_ahead(key.data(), max_pending_key)) {
-          std::memcpy(bytes, key.data(), max_pending_key);  // a fixed size: a few moves, no call
+          copy_ahead<max_pending_key>(bytes, key.data());  // a fixed size: a few moves, no call
         } else if (!key.empty()) {  // an empty view may be null: no memcpy from it
           std::memcpy(bytes, key.data(), key.size());
         }
