@@ -320,17 +320,31 @@ class DefaultSigchld {
   struct sigaction previous_ {};
 };
 
-// Writes all of `data` to `fd`, one write(2) for anything up to the pipe's atomic size.
-// A parent whose stdout is gone (a closed pipe) loses the workers' lines, not the job.
-void write_whole(int fd, std::string_view data) noexcept {
+// Writes all of `data` to `fd`, in one write(2) when it fits. False when `fd` is gone: a
+// parent whose stdout is a closed pipe loses the workers' lines, not the job, so SIGPIPE
+// is held back for the write and a SIGPIPE it raised is taken off again.
+bool write_whole(int fd, std::string_view data) noexcept {
+  sigset_t pipe_signal, previous;
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_signal, &previous);
+  bool ok = true;
   while (!data.empty()) {
     const ssize_t n = ::write(fd, data.data(), data.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      return;
+      ok = false;
+      break;
     }
     data.remove_prefix(static_cast<std::size_t>(n));
   }
+  if (!ok && errno == EPIPE && !sigismember(&previous, SIGPIPE)) {
+    const timespec now{0, 0};
+    while (::sigtimedwait(&pipe_signal, nullptr, &now) < 0 && errno == EINTR) {
+    }
+  }
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  return ok;
 }
 
 constexpr std::size_t max_output_line = 64 * 1024;
@@ -367,6 +381,14 @@ class Scheduler {
   // One wait for the workers and the handling of what they sent; false once all ended.
   bool step() {
     if (live_ == 0) return false;
+    if (config_.window != 0 && stepped_) {
+      // Between steps of an imap the reader has the parent: workers that wait for an answer
+      // (a reserve) or for their pipes to drain wait on it, and that time is not theirs.
+      const auto away = Clock::now() - last_step_;
+      for (auto& w : workers_) {
+        if (w.socket && w.task != no_task && w.deadline != Clock::time_point::max()) w.deadline += away;
+      }
+    }
     fds_.clear();
     polled_.clear();
     const int interrupt = interrupt_fd();
@@ -397,15 +419,23 @@ class Scheduler {
     const std::size_t base = interrupt >= 0 ? 1 : 0;
     for (std::size_t k = 0; k < polled_.size(); ++k) {
       if (fds_[base + k].revents == 0) continue;
+      Worker& w = *polled_[k].worker;
       if (polled_[k].pipe != nullptr) {
-        forward(*polled_[k].worker, *polled_[k].pipe);
-      } else if (polled_[k].worker->socket) {
-        handle(*polled_[k].worker, *msg_);
+        if (polled_[k].pipe->fd) forward(w, *polled_[k].pipe);
+      } else if (w.socket) {
+        // What the worker wrote before this message is in its pipes by now, whether or not
+        // this poll saw it: pass it on while its task is still the one in the prefix.
+        for (auto& o : w.output) {
+          if (o.fd) forward(w, o);
+        }
+        handle(w, *msg_);
       }
     }
     kill_overdue();
     wake_idle();
     spawn_replacements();
+    stepped_ = true;
+    last_step_ = Clock::now();
     return live_ > 0;
   }
 
@@ -592,7 +622,7 @@ class Scheduler {
       }
       line.append(o.partial, from, end - from);
       if (line.back() != '\n') line += '\n';
-      write_whole(o.target, line);
+      if (!broken_[o.target] && !write_whole(o.target, line)) broken_[o.target] = true;
       from = end;
     }
     o.partial.erase(0, from);
@@ -769,6 +799,9 @@ class Scheduler {
   std::unique_ptr<Message> msg_ = std::make_unique<Message>();
   std::vector<pollfd> fds_;
   std::vector<Polled> polled_;
+  bool broken_[3] = {false, false, false};  // the parent's stdout or stderr is gone
+  bool stepped_ = false;
+  Clock::time_point last_step_{};
 };
 
 SharedSegment WorkerLink::create_segment(std::size_t bytes) {

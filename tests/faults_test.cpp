@@ -276,6 +276,16 @@ TEST_CASE("the parent killed with SIGKILL takes every worker with it", "[faults]
     CHECK_FALSE(test::alive(w));
     ::waitpid(w, nullptr, 0);  // adopted by this process: reap
   }
+  // A replacement worker forked after the list above was read was adopted too: it must
+  // end as well, and be reaped here, or a later test would find it as a zombie.
+  bool all_reaped = false;
+  for (int i = 0; i < 500 && !all_reaped; ++i) {
+    while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+    all_reaped = ::waitpid(-1, nullptr, WNOHANG) == -1 && errno == ECHILD;
+    if (!all_reaped) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK(all_reaped);
   CHECK(test::dir_entries(dir.path().c_str()).empty());
   CHECK(test::dir_entries("/dev/shm") == before);
   ::prctl(PR_SET_CHILD_SUBREAPER, 0);

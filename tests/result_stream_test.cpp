@@ -143,3 +143,31 @@ TEST_CASE("imap runs a crashed task again, and reports an exception from f", "[i
   });
   CHECK_THAT(error, Catch::Contains("item 13") && Catch::Contains("thirteen"));
 }
+
+TEST_CASE("a slow reader does not push imap's tasks past their timeout", "[imap]") {
+  // The workers finish each task at once, then wait on the parent, which is away with the
+  // reader for longer than the timeout: that wait is not the task's.
+  test::LeakCheck leaks;
+  mapreduce::Pool pool({.workers = 2, .max_attempts = 1, .task_timeout_seconds = 1});  // no second chance
+  std::vector<int> got;
+  for (int r : pool.imap([](int i) { return i * 3; }, test::range(0, 3), {.max_pending = 2})) {
+    got.push_back(r);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1300));
+  }
+  CHECK(got == std::vector<int>{0, 3, 6});
+}
+
+TEST_CASE("imap's phase name appears in errors", "[imap]") {
+  test::LeakCheck leaks;
+  mapreduce::Pool pool({.workers = 2});
+  const std::string error = test::job_error([&] {
+    for ([[maybe_unused]] int r : pool.imap(
+             [](int i) {
+               if (i == 2) throw std::runtime_error("no");
+               return i;
+             },
+             test::range(0, 4), {.phase = "score"})) {
+    }
+  });
+  CHECK_THAT(error, Catch::StartsWith("score task item 2"));
+}

@@ -147,3 +147,24 @@ TEST_CASE("inherited output goes straight to the parent's descriptors", "[output
   std::sort(lines.begin(), lines.end());
   CHECK(lines == std::vector<std::string>{"direct 1", "direct 2"});
 }
+
+TEST_CASE("workers' lines to a parent stdout that is a closed pipe are dropped, and the job ends well", "[output]") {
+  test::LeakCheck leaks;
+  std::fflush(nullptr);
+  const int saved = ::dup(1);
+  int p[2];
+  REQUIRE(::pipe(p) == 0);
+  ::close(p[0]);  // no reader: a write gets EPIPE, and SIGPIPE unless it is held back
+  ::dup2(p[1], 1);
+  ::close(p[1]);
+  mapreduce::Pool pool({.workers = 2, .items_per_task = 1});
+  const auto results = pool.map(
+      [](int i) {
+        std::printf("line %d\n", i);
+        return i;
+      },
+      test::range(0, 20));
+  ::dup2(saved, 1);
+  ::close(saved);
+  CHECK(results == test::range(0, 20));
+}

@@ -53,7 +53,7 @@ inline std::vector<std::string> split_words(std::string_view role, std::string_v
     }
     in_word = true;
     if (c == '\\') {
-      if (++i < text.size()) word += text[i];
+      word += ++i < text.size() ? text[i] : '\\';  // a backslash at the very end stays one
     } else if (c == '\'') {
       const std::size_t close = text.find('\'', i + 1);
       if (close == std::string_view::npos) {

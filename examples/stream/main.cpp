@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -292,7 +293,7 @@ std::string sorted_output(const std::vector<std::string>& parts, const Options& 
       double number = 0;
       if (options.sort == Options::Sort::count) {
         const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
-        if (value.empty() || ec != std::errc() || end != value.data() + value.size()) {
+        if (value.empty() || ec != std::errc() || end != value.data() + value.size() || !std::isfinite(number)) {
           throw mapreduce::Error(fmt::format(
               "--sort count: the output line for key '{}' has the value '{}', which is not a number", key, value));
         }
@@ -333,13 +334,11 @@ int run(const Options& options) {
   const bool verbose = options.verbose;
 
   cli::ProgressLine progress(options.progress);
-  bool reducing = false;
   mapreduce::PoolOptions pool_options = options.pool;
   pool_options.progress = [&](const mapreduce::Progress& p) {
-    // Call the phases what they are here: the first job's reduce only groups the pairs,
-    // and the reducers run in the second job, a Pool::imap.
+    // The first job's reduce phase only groups the pairs: call it that.
     mapreduce::Progress named = p;
-    named.phase = reducing ? "reduce" : std::string_view(p.phase) == "map" ? "map" : "group";
+    if (std::string_view(p.phase) == "reduce") named.phase = "group";
     progress(named);
   };
   mapreduce::Pool pool(pool_options);
@@ -411,9 +410,8 @@ int run(const Options& options) {
   };
   std::vector<std::size_t> parts(grouped.partitions());
   for (std::size_t i = 0; i < parts.size(); ++i) parts[i] = i;
-  reducing = true;
   const auto reduce_start = std::chrono::steady_clock::now();
-  auto outputs = pool.named("reduce").imap(reduce_partition, parts, {.max_pending = 2 * std::size_t(pool.workers())});
+  auto outputs = pool.imap(reduce_partition, parts, {.max_pending = 2 * std::size_t(pool.workers()), .phase = "reduce"});
 
   if (!options.output_dir.empty()) {
     // One file per partition, part-00000 to part-(P-1), empty ones too, as Hadoop writes.

@@ -23,7 +23,9 @@ inline std::uint64_t load_u64(const char* p) noexcept {
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Warray-bounds"
+#if __GNUC__ >= 11
 #pragma GCC diagnostic ignored "-Wstringop-overread"
+#endif
 #endif
 inline std::uint64_t load_u64_ahead(const char* p) noexcept {
   std::uint64_t v;

@@ -291,7 +291,8 @@ class Pool {
   ///
   ///     for (const auto& stats : pool.imap(measure, files, {.chunk = 4})) print(stats);
   template <class Items, class F>
-    requires std::ranges::random_access_range<Items> && std::ranges::sized_range<Items>
+    requires std::ranges::random_access_range<const std::remove_reference_t<Items>> &&
+             std::ranges::sized_range<const std::remove_reference_t<Items>>
   auto imap(F&& f, Items&& items, ImapOptions options = {}) {
     return make_stream(std::forward<F>(f), std::forward<Items>(items), options, true);
   }
@@ -299,7 +300,8 @@ class Pool {
   /// As imap, but each result comes as soon as its task ends, whatever its input order:
   /// a slow item does not hold back the others.
   template <class Items, class F>
-    requires std::ranges::random_access_range<Items> && std::ranges::sized_range<Items>
+    requires std::ranges::random_access_range<const std::remove_reference_t<Items>> &&
+             std::ranges::sized_range<const std::remove_reference_t<Items>>
   auto imap_unordered(F&& f, Items&& items, ImapOptions options = {}) {
     return make_stream(std::forward<F>(f), std::forward<Items>(items), options, false);
   }
@@ -318,7 +320,8 @@ class Pool {
     const std::size_t window = std::max<std::size_t>(1, (pending + chunk - 1) / chunk);
     NameReset reset_name{next_name_};  // named() is for one job
     return ResultStream<R>(std::make_unique<detail::StreamState<R, Items, Fn>>(
-        Fn(std::forward<F>(f)), std::forward<Items>(items), chunk, window, phase("map", 0), options_.before_task,
+        Fn(std::forward<F>(f)), std::forward<Items>(items), chunk, window,
+        phase(options.phase.empty() ? "map" : options.phase.c_str(), 0), options_.before_task,
         options_.progress, ordered));
   }  // runs the same phases, with an exchange between them
 

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <string>
 #include <ranges>
 #include <type_traits>
 #include <utility>
@@ -30,6 +31,9 @@ struct ImapOptions {
   /// a bounded amount of memory however many items there are. Rounded up to whole tasks.
   /// 0: 4 tasks per worker.
   std::size_t max_pending = 0;
+  /// What the phase is called in progress reports, in the prefix of the workers' output
+  /// lines and in errors: "reduce" for a stream of reducers, say. Empty: "map".
+  std::string phase{};
 };
 
 namespace detail {
@@ -40,8 +44,9 @@ class StreamCore {
  public:
   StreamCore(const PhaseConfig& config, const std::function<void(const TaskContext&)>& before_task,
              const std::function<void(const Progress&)>& progress, bool ordered)
-      : config_(config), before_task_(before_task), progress_(progress), ordered_(ordered) {
+      : phase_name_(config.name), config_(config), before_task_(before_task), progress_(progress), ordered_(ordered) {
     // The stream may outlive the Pool that made it: it keeps its own copies of the hooks.
+    config_.name = phase_name_.c_str();
     config_.before_task = &before_task_;
     config_.progress = &progress_;
     config_.ordered = ordered;
@@ -113,6 +118,7 @@ class StreamCore {
     run_.reset();
   }
 
+  std::string phase_name_;  // before config_, which points into it
   PhaseConfig config_;
   std::function<void(const TaskContext&)> before_task_;
   std::function<void(const Progress&)> progress_;
@@ -158,7 +164,9 @@ class StreamState final : public StreamCore<R> {
 /// single-pass input range that yields each result while the job runs. The workers are
 /// forked when it is made and run at most ImapOptions::max_pending results ahead of the
 /// reader; destroying it before the end kills and reaps them. An exception from the job
-/// (JobError, Interrupted...) comes out of the increment that was waiting for it.
+/// (JobError, Interrupted...) comes out of the increment that was waiting for it. Its
+/// iterators point into it: move the stream before begin(), never after. Pool::last_stats()
+/// does not describe a stream.
 ///
 ///     for (const Summary& s : pool.imap(summarize, paths)) write(s);  // never all held
 template <class R>
