@@ -36,7 +36,7 @@ namespace {
 constexpr const char* usage_text =
     "usage: mapreduce-stream --mapper CMD [--reducer CMD] [--combiner CMD] [--shell]\n"
     "                        [--workers N] [--partitions P] [--chunk-bytes B] [--max-attempts N]\n"
-    "                        [--task-timeout S] [--output DIR | --sort key|count] [--top N]\n"
+    "                        [--task-timeout S] [--output PATH] [--sort key|count] [--top N]\n"
     "                        [--format tsv|csv|json] [--stats] [--verbose] [--progress|--quiet] FILE...\n";
 
 constexpr const char* help_text =
@@ -59,8 +59,10 @@ constexpr const char* help_text =
     "  --chunk-bytes B     bytes of input per map task (default: 16777216)\n"
     "  --max-attempts N    runs of a task before the job fails (default: 4)\n"
     "  --task-timeout S    kill a task running longer than S seconds (it counts as a failed run)\n"
-    "  --output DIR        write one file per partition, DIR/part-00000... (default: standard\n"
-    "                      output, the partitions one after the other)\n"
+    "  --output PATH       write the output to the file PATH (default: standard output, the\n"
+    "                      partitions one after the other); when PATH is a directory or ends\n"
+    "                      with '/', one file per partition there: PATH/part-00000... Files\n"
+    "                      appear only when the job succeeds; an old one is replaced then\n"
     "  --sort key|count    sort the whole output by key, or by numeric value descending (ties by\n"
     "                      key); not with --output DIR\n"
     "  --top N             only the first N lines of the sorted output (default order: count)\n"
@@ -83,7 +85,8 @@ struct Options {
   mapreduce::PoolOptions pool;
   std::string mapper, reducer, combiner;
   bool shell = false;
-  std::string output_dir;
+  std::string output;      // empty: standard output
+  bool output_dir = false;  // `output` is a directory: one file per partition
   enum class Sort { none, key, count } sort = Sort::none;
   std::size_t top = 0;
   mapreduce::OutputFormat format = mapreduce::OutputFormat::tsv;
@@ -132,8 +135,10 @@ Options parse_args(int argc, char** argv) {
     } else if (a == "--task-timeout") {
       o.pool.task_timeout_seconds = static_cast<double>(cli::parse_count(a, value(), 1, 1000000));
     } else if (a == "--output") {
-      o.output_dir = value();
-      if (o.output_dir.empty()) throw UsageError{"--output needs a directory"};
+      o.output = value();
+      if (o.output.empty()) throw UsageError{"--output needs a file or a directory"};
+      std::error_code ec;
+      o.output_dir = o.output.back() == '/' || std::filesystem::is_directory(o.output, ec);
     } else if (a == "--sort") {
       const std::string_view v = value();
       if (v != "count" && v != "key") throw UsageError{fmt::format("--sort takes key or count, not '{}'", v)};
@@ -161,7 +166,7 @@ Options parse_args(int argc, char** argv) {
   if (o.mapper.empty()) throw UsageError{"--mapper is required"};
   if (o.files.empty()) throw UsageError{"no FILE given (- reads standard input)"};
   if (o.top != 0 && o.sort == Options::Sort::none) o.sort = Options::Sort::count;
-  if (!o.output_dir.empty() && o.sort != Options::Sort::none) {
+  if (o.output_dir && o.sort != Options::Sort::none) {
     throw UsageError{"--sort and --top order the whole output: they cannot be used with --output DIR"};
   }
   // One reducer run per worker by default: each run is a process start.
@@ -275,6 +280,38 @@ class OutputWriter {
   std::string name_;
   mapreduce::OutputFormat format_;
   bool first_ = true;
+};
+
+// A file written under a temporary name beside it and renamed to its own only by commit(),
+// so a job that fails leaves no partial output, and an old file stays until a new one is
+// complete.
+class PendingFile {
+ public:
+  explicit PendingFile(std::string path)
+      : path_(std::move(path)), temp_(fmt::format("{}.tmp-{}", path_, ::getpid())), file_(std::fopen(temp_.c_str(), "wb")) {
+    if (file_ == nullptr) {
+      throw mapreduce::Error(fmt::format("{}: cannot open for writing: {}", path_, std::strerror(errno)));
+    }
+  }
+  ~PendingFile() {
+    if (!committed_) std::remove(temp_.c_str());
+  }
+  PendingFile(const PendingFile&) = delete;
+  PendingFile& operator=(const PendingFile&) = delete;
+  [[nodiscard]] std::FILE* file() const noexcept { return file_; }
+  [[nodiscard]] const std::string& path() const noexcept { return path_; }
+  // Call once the file is written and closed.
+  void commit() {
+    if (std::rename(temp_.c_str(), path_.c_str()) != 0) {
+      throw mapreduce::Error(fmt::format("{}: cannot write the output: {}", path_, std::strerror(errno)));
+    }
+    committed_ = true;
+  }
+
+ private:
+  std::string path_, temp_;
+  std::FILE* file_;  // closed by the OutputWriter that writes it
+  bool committed_ = false;
 };
 
 // The whole output sorted as --sort asks, then cut to --top.
@@ -413,38 +450,41 @@ int run(const Options& options) {
   const auto reduce_start = std::chrono::steady_clock::now();
   auto outputs = pool.imap(reduce_partition, parts, {.max_pending = 2 * std::size_t(pool.workers()), .phase = "reduce"});
 
-  if (!options.output_dir.empty()) {
-    // One file per partition, part-00000 to part-(P-1), empty ones too, as Hadoop writes.
+  if (options.output_dir) {
+    // One file per partition, part-00000 to part-(P-1), empty ones too, as Hadoop writes;
+    // all renamed into place once every partition is written.
     std::error_code ec;
-    std::filesystem::create_directories(options.output_dir, ec);
-    if (ec) throw mapreduce::InputError(fmt::format("{}: cannot create the directory: {}", options.output_dir, ec.message()));
-    auto open_part = [&](std::uint32_t p) {
-      const std::string name = fmt::format("{}/part-{:05}", options.output_dir, p);
-      std::FILE* f = std::fopen(name.c_str(), "wb");
-      if (f == nullptr) throw mapreduce::Error(fmt::format("{}: cannot open for writing: {}", name, std::strerror(errno)));
-      return std::make_unique<OutputWriter>(f, name, options.format);
+    std::filesystem::create_directories(options.output, ec);
+    if (ec) throw mapreduce::InputError(fmt::format("{}: cannot create the directory: {}", options.output, ec.message()));
+    std::vector<std::unique_ptr<PendingFile>> files;
+    auto write_part = [&](std::string_view out) {
+      files.push_back(std::make_unique<PendingFile>(fmt::format("{}/part-{:05}", options.output, files.size())));
+      OutputWriter writer(files.back()->file(), files.back()->path(), options.format);
+      writer.write(out);
+      writer.close();
     };
-    std::uint32_t next = 0;
     std::size_t i = 0;
     for (const std::string& out : outputs) {
       const std::uint32_t p = grouped.partition_id(i++);
-      for (; next < p; ++next) open_part(next)->close();
-      const auto writer = open_part(next++);
-      writer->write(out);
-      writer->close();
+      while (files.size() < p) write_part({});
+      write_part(out);
     }
-    for (; next < pool.partitions(); ++next) open_part(next)->close();
-  } else if (options.sort != Options::Sort::none) {
-    std::vector<std::string> all;
-    for (std::string& out : outputs) all.push_back(std::move(out));
-    progress.finish();
-    OutputWriter writer(stdout, "standard output", options.format);
-    writer.write(sorted_output(all, options));
-    writer.close();
+    while (files.size() < pool.partitions()) write_part({});
+    for (auto& f : files) f->commit();
   } else {
-    OutputWriter writer(stdout, "standard output", options.format);
-    for (const std::string& out : outputs) writer.write(out);
+    std::optional<PendingFile> file;
+    if (!options.output.empty()) file.emplace(options.output);
+    OutputWriter writer(file ? file->file() : stdout, file ? options.output : "standard output", options.format);
+    if (options.sort != Options::Sort::none) {
+      std::vector<std::string> all;
+      for (std::string& out : outputs) all.push_back(std::move(out));
+      progress.finish();
+      writer.write(sorted_output(all, options));
+    } else {
+      for (const std::string& out : outputs) writer.write(out);
+    }
     writer.close();
+    if (file) file->commit();
   }
   progress.finish();
   if (options.stats) {

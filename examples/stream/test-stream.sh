@@ -30,12 +30,23 @@ diff "$work/expected" "$work/awk" || fail "awk word count differs"
 
 echo "with a combiner, into part files"
 "$stream" --workers 2 --partitions 3 --chunk-bytes 10000 --mapper "$py_map" --combiner "$py_reduce" \
-  --reducer "$awk_reduce" --output "$work/out" "${inputs[@]}"
+  --reducer "$awk_reduce" --output "$work/out/" "${inputs[@]}"
 [[ $(ls "$work/out" | tr '\n' ' ') == "part-00000 part-00001 part-00002 " ]] || fail "part files: $(ls "$work/out")"
 for part in "$work"/out/part-*; do  # each partition is sorted by key
   cut -f1 "$part" | LC_ALL=C sort -c || fail "$part is not sorted by key"
 done
 diff <(LC_ALL=C sort "$work/expected") <(cat "$work"/out/part-* | LC_ALL=C sort) || fail "part files differ"
+
+echo "into one file, which a failed job leaves as it was"
+"$stream" --mapper "$py_map" --reducer "$py_reduce" --sort count --output "$work/counts.tsv" "${inputs[@]}"
+diff "$work/expected" "$work/counts.tsv" || fail "--output FILE differs"
+set +e
+"$stream" --mapper "$py_map" --reducer false --max-attempts 1 --output "$work/counts.tsv" "${inputs[@]}" 2>/dev/null
+rc=$?
+set -e
+[[ $rc == 1 ]] || fail "exit status $rc for a failing job with --output"
+diff "$work/expected" "$work/counts.tsv" || fail "a failed job changed the old output"
+[[ -z $(ls "$work" | grep '\.tmp-') ]] || fail "a failed job left a temporary file: $(ls "$work")"
 
 echo "top and json"
 "$stream" --mapper "$py_map" --reducer "$py_reduce" --top 5 --format json "${inputs[@]}" > "$work/top.json"
@@ -91,5 +102,5 @@ usage_error --mapper no-such-program-xyz "$work/numbers.txt"
 usage_error --mapper cat "$work/missing.txt"
 usage_error --mapper "'unterminated" "$work/numbers.txt"
 usage_error --reducer cat "$work/numbers.txt"
-usage_error --mapper cat --output "$work/o" --sort key "$work/numbers.txt"
+usage_error --mapper cat --output "$work/o/" --sort key "$work/numbers.txt"
 echo "all stream checks passed"
