@@ -56,7 +56,8 @@ constexpr const char* help_text =
     "  --shell             run the commands with /bin/sh -c instead\n"
     "  --workers N         worker processes (default: the CPUs available)\n"
     "  --partitions P      reduce partitions, one reducer run each (default: one per worker)\n"
-    "  --chunk-bytes B     bytes of input per map task (default: 16777216)\n"
+    "  --chunk-bytes B     bytes of input per map task (default: a quarter of each worker's\n"
+    "                      share, from 1 MiB to 64 MiB: each task starts the mapper)\n"
     "  --max-attempts N    runs of a task before the job fails (default: 4)\n"
     "  --task-timeout S    kill a task running longer than S seconds (it counts as a failed run)\n"
     "  --output PATH       write the output to the file PATH (default: standard output, the\n"
@@ -98,7 +99,6 @@ struct Options {
 
 Options parse_args(int argc, char** argv) {
   Options o;
-  o.pool.chunk_bytes = std::size_t(16) << 20;  // a process start per task: bigger tasks than C++ mappers
   o.pool.retry_exceptions = true;             // a failed command is a failed attempt, run again
   o.pool.worker_output = mapreduce::WorkerOutput::prefixed;
   bool only_files = false;
@@ -170,7 +170,21 @@ Options parse_args(int argc, char** argv) {
     throw UsageError{"--sort and --top order the whole output: they cannot be used with --output DIR"};
   }
   // One reducer run per worker by default: each run is a process start.
-  if (o.pool.partitions == 0) o.pool.partitions = mapreduce::Pool({.workers = o.pool.workers}).workers();
+  const unsigned workers = mapreduce::Pool({.workers = o.pool.workers}).workers();
+  if (o.pool.partitions == 0) o.pool.partitions = workers;
+  if (o.pool.chunk_bytes == 0) {
+    // Each map task starts a process, so tasks are larger than for C++ mappers: about 4
+    // per worker, from 1 MiB to 64 MiB each. (A file that cannot be read is reported by
+    // the job, with the rest of its checks.)
+    std::uint64_t total = 0;
+    for (const auto& f : o.files) {
+      std::error_code ec;
+      const auto n = f == "-" ? 0 : std::filesystem::file_size(f, ec);
+      if (!ec) total += n;
+    }
+    o.pool.chunk_bytes = std::clamp<std::uint64_t>(total / (4 * std::uint64_t(workers)), std::uint64_t(1) << 20,
+                                                   std::uint64_t(64) << 20);
+  }
   return o;
 }
 
