@@ -117,6 +117,31 @@ void tiny_job(benchmark::State& state) {
   counters(state, 2, static_cast<double>(pool.last_stats().shared_bytes) / (1 << 20));
 }
 
+// Results as they come: 1000 cheap items through imap, a task per item and 16 per task,
+// against Pool::map of the same items (all results at the end): the price of a round trip
+// and a segment per task, which ImapOptions::chunk amortizes.
+void items_map(benchmark::State& state) {
+  mapreduce::Pool pool({.workers = 2});
+  std::vector<std::int64_t> items(1000);
+  for (std::size_t i = 0; i < items.size(); ++i) items[i] = static_cast<std::int64_t>(i);
+  for (auto _ : state) {
+    auto r = pool.map([](std::int64_t x) { return x * x; }, items);
+    benchmark::DoNotOptimize(r.data());
+  }
+  counters(state, items.size(), 0);
+}
+void items_imap(benchmark::State& state, std::size_t chunk) {
+  mapreduce::Pool pool({.workers = 2});
+  std::vector<std::int64_t> items(1000);
+  for (std::size_t i = 0; i < items.size(); ++i) items[i] = static_cast<std::int64_t>(i);
+  for (auto _ : state) {
+    std::int64_t sum = 0;
+    for (std::int64_t r : pool.imap([](std::int64_t x) { return x * x; }, items, {.chunk = chunk})) sum += r;
+    benchmark::DoNotOptimize(sum);
+  }
+  counters(state, items.size(), 0);
+}
+
 // Every pair through shared memory: the same word count with a per-key reducer.
 void no_combiner(benchmark::State& state, Input in, unsigned workers) {
   mapreduce::Pool pool({.workers = workers});
@@ -188,6 +213,11 @@ int main(int argc, char** argv) {
   };
   benchmark::RegisterBenchmark("fixed/empty_job", empty_job)->UseRealTime()->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("fixed/tiny_job", tiny_job)->UseRealTime()->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("fixed/map_1000_items", items_map)->UseRealTime()->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("fixed/imap_1000_items_chunk_1", [](benchmark::State& s) { items_imap(s, 1); })
+      ->UseRealTime()->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("fixed/imap_1000_items_chunk_16", [](benchmark::State& s) { items_imap(s, 16); })
+      ->UseRealTime()->Unit(benchmark::kMicrosecond);
   for (const auto& in : inputs) {
     const double min_time = in.mib >= 256 ? 0.1 : 0.5;  // big inputs: one iteration is plenty
     for (unsigned w : workers) {
