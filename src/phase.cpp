@@ -76,6 +76,7 @@ enum class Kind : std::uint32_t {
   publish,      // a: tag, b: bytes, c: 1 for a spill file; carries a descriptor
   failed,       // a: task index (or no_task), c: 1 for an InputError; text: what happened
   finished,     // b: records
+  small,        // a: tag; text: a task's whole result, small enough to travel in the message
 };
 
 constexpr std::uint64_t no_task = ~std::uint64_t(0);
@@ -440,6 +441,7 @@ class Scheduler {
   }
 
   std::vector<Published> take_published() { return std::exchange(out_.published, {}); }
+  std::vector<SmallResult> take_small() { return std::exchange(small_, {}); }
 
   void release(std::size_t task, std::uint64_t shm_bytes) {
     shm_used_ -= std::min<std::size_t>(shm_used_, shm_bytes);
@@ -730,6 +732,11 @@ class Scheduler {
         out_.records += msg.h.b;
         w.finished = true;
         break;
+      case Kind::small:
+        small_.push_back(SmallResult{msg.h.a, std::string(msg.body())});
+        w.held.clear();
+        w.task_published = true;
+        break;
       default:
         throw Error("worker channel: unexpected message");
     }
@@ -800,6 +807,7 @@ class Scheduler {
   std::vector<pollfd> fds_;
   std::vector<Polled> polled_;
   bool broken_[3] = {false, false, false};  // the parent's stdout or stderr is gone
+  std::vector<SmallResult> small_;  // results that came in messages (WorkerLink::publish_small)
   bool stepped_ = false;
   Clock::time_point last_step_{};
 };
@@ -811,6 +819,12 @@ SharedSegment WorkerLink::create_segment(std::size_t bytes) {
   if (m.h.kind == Kind::grant) return SharedSegment::create(bytes);
   if (m.h.kind == Kind::spill) return SharedSegment::create_file(bytes, std::string(m.body()));
   throw JobError(std::string(m.body()));
+}
+
+bool WorkerLink::publish_small(std::string_view data, std::uint64_t tag) {
+  if (data.size() > max_text) return false;
+  if (!send_message(socket_, Kind::small, tag, 0, data)) ::_exit(1);
+  return true;
 }
 
 void WorkerLink::publish(const SharedSegment& segment, std::uint64_t tag) {
@@ -855,6 +869,7 @@ PhaseRun::PhaseRun(std::size_t tasks, PhaseWork& work, const PhaseConfig& config
 PhaseRun::~PhaseRun() = default;
 bool PhaseRun::step() { return scheduler_->step(); }
 std::vector<Published> PhaseRun::take_published() { return scheduler_->take_published(); }
+std::vector<SmallResult> PhaseRun::take_small() { return scheduler_->take_small(); }
 void PhaseRun::release(std::size_t task, std::uint64_t shm_bytes) { scheduler_->release(task, shm_bytes); }
 PhaseOutcome PhaseRun::outcome() const { return scheduler_->outcome(); }
 

@@ -171,3 +171,19 @@ TEST_CASE("imap's phase name appears in errors", "[imap]") {
   });
   CHECK_THAT(error, Catch::StartsWith("score task item 2"));
 }
+
+TEST_CASE("imap results of any size: in the message, in shared memory, or spilled", "[imap]") {
+  test::LeakCheck leaks;
+  const auto items = test::range(0, 60);
+  auto make = [](int i) { return std::string(static_cast<std::size_t>(i) * 300, static_cast<char>('a' + i % 26)); };
+  for (const std::size_t budget : {std::size_t(0), std::size_t(1)}) {  // default; 1 byte: every segment spills
+    INFO("shm_budget " << budget);
+    mapreduce::Pool pool({.workers = 2, .shm_budget = budget});
+    std::size_t n = 0;
+    for (const std::string& s : pool.imap(make, items, {.max_pending = 3})) {  // from 0 to 17700 bytes
+      CHECK(s == make(static_cast<int>(n)));
+      ++n;
+    }
+    CHECK(n == items.size());
+  }
+}

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <ranges>
 #include <type_traits>
 #include <utility>
@@ -71,8 +72,9 @@ class StreamCore {
         }
         for (Published& p : run_->take_published()) {
           const std::uint64_t task = p.tag;
-          pending_.emplace(task, std::move(p));
+          pending_.emplace(task, Pending{std::move(p), {}});
         }
+        for (SmallResult& r : run_->take_small()) pending_.emplace(r.tag, Pending{{}, std::move(r.data)});
         if (!pending_.empty()) {
           // In order: the next task's results only; unordered: whichever came first.
           auto it = ordered_ ? pending_.find(next_task_) : pending_.begin();
@@ -100,14 +102,23 @@ class StreamCore {
   void stop() noexcept { run_.reset(); }
 
  private:
-  void take(Published& p) {
-    const SharedSegment segment = SharedSegment::open(p.fd.get());
-    const char* r = segment.data();
+  // A task's results: a segment, or the bytes of a small result's message.
+  struct Pending {
+    Published segment;
+    std::string small;
+  };
+  void take(Pending& p) {
+    SharedSegment segment;
+    const char* r = p.small.data();
+    if (p.segment.fd) {
+      segment = SharedSegment::open(p.segment.fd.get());
+      r = segment.data();
+    }
     std::uint64_t header[3];  // task, results, bytes
     std::memcpy(header, r, 24);
     r += 24;
     for (std::uint64_t i = 0; i < header[1]; ++i) ready_.push_back(Codec<R>::read(r));
-    run_->release(header[0], p.spilled ? 0 : p.bytes);
+    run_->release(header[0], p.segment.fd && !p.segment.spilled ? p.segment.bytes : 0);
     ++taken_;
     if (ordered_) ++next_task_;
   }
@@ -126,7 +137,7 @@ class StreamCore {
   std::unique_ptr<PhaseRun> run_;
   std::size_t tasks_ = 0, taken_ = 0;
   std::uint64_t next_task_ = 0;                 // ordered: the task whose results come next
-  std::map<std::uint64_t, Published> pending_;  // published, not yet read, by task
+  std::map<std::uint64_t, Pending> pending_;    // published, not yet read, by task
   std::deque<R> ready_;                         // one task's results, decoded
   bool failed_ = false;
 };

@@ -361,6 +361,10 @@ class ItemsMapWork final : public PhaseWork {
  private:
   void flush(WorkerLink& link, std::uint64_t tag = 0) {
     if (buffer_.empty()) return;
+    if (each_task_ && link.publish_small(std::string_view(buffer_.data(), buffer_.size()), tag)) {
+      buffer_.clear();
+      return;
+    }
     SharedSegment segment = link.create_segment(buffer_.size());
     std::memcpy(segment.data(), buffer_.data(), buffer_.size());
     link.publish(segment, tag);

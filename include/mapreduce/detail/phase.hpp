@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mapreduce/detail/resource.hpp"
@@ -45,6 +46,13 @@ struct Published {
   std::uint64_t tag = 0;
   std::uint64_t bytes = 0;
   bool spilled = false;  // a file in the spill directory rather than shared memory
+};
+
+// A task's result that travelled inside a message instead of a segment (a few KiB at most):
+// what imap's one-task results usually are, saving a segment and a round trip each.
+struct SmallResult {
+  std::uint64_t tag = 0;
+  std::string data;
 };
 
 struct PhaseConfig {
@@ -98,6 +106,8 @@ class PhaseRun {
   bool step();
   // The segments published since the last call.
   std::vector<Published> take_published();
+  // The small results sent since the last call (WorkerLink::publish_small).
+  std::vector<SmallResult> take_small();
   // The caller is done with `task`'s result of `shm_bytes` (and has closed it): its memory
   // no longer counts against the budget, and the window moves on.
   void release(std::size_t task, std::uint64_t shm_bytes);
@@ -117,6 +127,10 @@ class WorkerLink {
   SharedSegment create_segment(std::size_t bytes);
   // Hands the segment to the parent (the descriptor travels over the socket).
   void publish(const SharedSegment& segment, std::uint64_t tag);
+  // Sends `data` to the parent in the message itself, when it fits (a few KiB): no segment.
+  // Only for phases whose caller takes small results (PhaseRun::take_small). False when too
+  // large: publish a segment instead.
+  bool publish_small(std::string_view data, std::uint64_t tag);
   void add_records(std::uint64_t n) noexcept { records_ += n; }
   std::uint64_t take_records() noexcept {
     const auto n = records_;
