@@ -28,13 +28,13 @@
 
 #include <mapreduce/mapreduce.hpp>
 
+#include "../common/cli.hpp"
+
 namespace {
 
 namespace chrono = std::chrono;
 
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using cli::UsageError;
 
 constexpr const char* usage =
     "usage: access_log [--workers N] [--chunk-bytes N] [--check] FILE...\n"
@@ -303,19 +303,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const UsageError& e) {
-    fmt::print(stderr, "access_log: {}\n", e.what());
-    return 2;
-  } catch (const mapreduce::InputError& e) {
-    fmt::print(stderr, "access_log: {}\n", e.what());
-    return 2;
-  } catch (const mapreduce::OptionsError& e) {
-    fmt::print(stderr, "access_log: {}\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {  // mapreduce::JobError and the rest
-    fmt::print(stderr, "access_log: {}\n", e.what());
-    return 1;
-  }
+  return cli::run_main("access_log", nullptr, [&] { return run(argc, argv); });
 }

@@ -33,11 +33,11 @@
 
 #include <mapreduce/mapreduce.hpp>
 
+#include "../common/cli.hpp"
+
 namespace {
 
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using cli::UsageError;
 
 constexpr const char* usage =
     "usage: column_stats --key NAME --value NAME [--workers N] [--chunk-bytes N] [--check] FILE.csv\n"
@@ -304,19 +304,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const UsageError& e) {
-    fmt::print(stderr, "column_stats: {}\n", e.what());
-    return 2;
-  } catch (const mapreduce::InputError& e) {
-    fmt::print(stderr, "column_stats: {}\n", e.what());
-    return 2;
-  } catch (const mapreduce::OptionsError& e) {
-    fmt::print(stderr, "column_stats: {}\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {  // mapreduce::JobError and the rest
-    fmt::print(stderr, "column_stats: {}\n", e.what());
-    return 1;
-  }
+  return cli::run_main("column_stats", nullptr, [&] { return run(argc, argv); });
 }

@@ -30,13 +30,13 @@
 
 #include <mapreduce/mapreduce.hpp>
 
+#include "../common/cli.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using cli::UsageError;
 
 constexpr const char* usage =
     "usage: inverted_index [--workers N] [--check] FILE...\n"
@@ -181,19 +181,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const UsageError& e) {
-    fmt::print(stderr, "inverted_index: {}\n", e.what());
-    return 2;
-  } catch (const mapreduce::InputError& e) {
-    fmt::print(stderr, "inverted_index: {}\n", e.what());
-    return 2;
-  } catch (const mapreduce::OptionsError& e) {
-    fmt::print(stderr, "inverted_index: {}\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {  // mapreduce::JobError and the rest
-    fmt::print(stderr, "inverted_index: {}\n", e.what());
-    return 1;
-  }
+  return cli::run_main("inverted_index", nullptr, [&] { return run(argc, argv); });
 }

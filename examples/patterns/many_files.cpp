@@ -28,13 +28,13 @@
 
 #include <mapreduce/mapreduce.hpp>
 
+#include "../common/cli.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using cli::UsageError;
 
 constexpr const char* usage =
     "usage: many_files [--workers N] [--total] [--check] FILE...\n"
@@ -204,19 +204,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const UsageError& e) {
-    fmt::print(stderr, "many_files: {}\n", e.what());
-    return 2;
-  } catch (const mapreduce::InputError& e) {
-    fmt::print(stderr, "many_files: {}\n", e.what());
-    return 2;
-  } catch (const mapreduce::OptionsError& e) {
-    fmt::print(stderr, "many_files: {}\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {  // mapreduce::JobError, std::filesystem::filesystem_error...
-    fmt::print(stderr, "many_files: {}\n", e.what());
-    return 1;
-  }
+  return cli::run_main("many_files", nullptr, [&] { return run(argc, argv); });
 }

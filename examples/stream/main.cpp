@@ -101,21 +101,11 @@ Options parse_args(int argc, char** argv) {
   Options o;
   o.pool.retry_exceptions = true;             // a failed command is a failed attempt, run again
   o.pool.worker_output = mapreduce::WorkerOutput::prefixed;
-  bool only_files = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    auto value = [&]() -> std::string_view {
-      if (i + 1 >= argc) throw UsageError{fmt::format("{} needs a value", a)};
-      return argv[++i];
-    };
-    if (only_files || a == "-" || !a.starts_with("-")) {
-      o.files.emplace_back(argv[i]);
-    } else if (a == "--") {
-      only_files = true;
-    } else if (a == "-h" || a == "--help") {
-      std::fputs(usage_text, stdout);
-      std::fputs(help_text, stdout);
-      std::exit(0);
+  for (cli::ArgReader args(argc, argv, usage_text, help_text); args.next();) {
+    const std::string_view a = args.arg();
+    auto value = [&args] { return args.value(); };
+    if (args.operand()) {
+      o.files.emplace_back(a);
     } else if (a == "--mapper") {
       o.mapper = value();
     } else if (a == "--reducer") {
@@ -513,24 +503,8 @@ int run(const Options& options) {
 }  // namespace stream
 
 int main(int argc, char** argv) {
-  using namespace stream;
-  try {
+  return cli::run_main("mapreduce-stream", stream::usage_text, [&] {
     mapreduce::InterruptGuard interrupts;
-    return run(parse_args(argc, argv));
-  } catch (const mapreduce::Interrupted& e) {
-    fmt::print(stderr, "mapreduce-stream: interrupted by {}\n", e.signal() == SIGINT ? "SIGINT" : "SIGTERM");
-    return 128 + e.signal();
-  } catch (const UsageError& e) {
-    fmt::print(stderr, "mapreduce-stream: {}\n{}", e.message, usage_text);
-    return 2;
-  } catch (const mapreduce::InputError& e) {
-    fmt::print(stderr, "mapreduce-stream: {}\n", e.what());
-    return 2;
-  } catch (const mapreduce::OptionsError& e) {
-    fmt::print(stderr, "mapreduce-stream: {}\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "mapreduce-stream: {}\n", e.what());
-    return 1;
-  }
+    return stream::run(stream::parse_args(argc, argv));
+  });
 }

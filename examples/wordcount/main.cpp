@@ -33,26 +33,10 @@ int run(const Options& options) {
 }  // namespace wordcount
 
 int main(int argc, char** argv) {
-  using namespace wordcount;
-  try {
+  return cli::run_main("wordcount", wordcount::usage_text, [&] {
     // First thing: from here on SIGINT and SIGTERM stop the job cleanly (workers reaped,
     // shared memory freed) and end the program with 130 or 143.
     mapreduce::InterruptGuard interrupts;
-    return run(parse_args(argc, argv));
-  } catch (const mapreduce::Interrupted& e) {
-    fmt::print(stderr, "wordcount: interrupted by {}\n", e.signal() == SIGINT ? "SIGINT" : "SIGTERM");
-    return 128 + e.signal();
-  } catch (const UsageError& e) {
-    fmt::print(stderr, "wordcount: {}\n{}", e.message, usage_text);
-    return 2;
-  } catch (const mapreduce::InputError& e) {
-    fmt::print(stderr, "wordcount: {}\n", e.what());
-    return 2;
-  } catch (const mapreduce::OptionsError& e) {
-    fmt::print(stderr, "wordcount: {}\n{}", e.what(), usage_text);
-    return 2;
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "wordcount: {}\n", e.what());
-    return 1;
-  }
+    return wordcount::run(wordcount::parse_args(argc, argv));
+  });
 }

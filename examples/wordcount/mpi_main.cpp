@@ -32,23 +32,9 @@ int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  int code = 0;
   // Only rank 0 speaks: the failure is the same on every rank (MpiPool agrees on it).
-  try {
-    code = run(wordcount::parse_args(argc, argv));
-  } catch (const wordcount::UsageError& e) {
-    if (rank == 0) fmt::print(stderr, "wordcount-mpi: {}\n{}", e.message, wordcount::usage_text);
-    code = 2;
-  } catch (const mapreduce::InputError& e) {
-    if (rank == 0) fmt::print(stderr, "wordcount-mpi: {}\n", e.what());
-    code = 2;
-  } catch (const mapreduce::OptionsError& e) {
-    if (rank == 0) fmt::print(stderr, "wordcount-mpi: {}\n", e.what());
-    code = 2;
-  } catch (const std::exception& e) {
-    if (rank == 0) fmt::print(stderr, "wordcount-mpi: {}\n", e.what());
-    code = 1;
-  }
+  const int code = cli::run_main("wordcount-mpi", wordcount::usage_text,
+                                 [&] { return run(wordcount::parse_args(argc, argv)); }, rank == 0);
   MPI_Finalize();
   return code;
 }

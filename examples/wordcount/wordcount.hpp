@@ -75,21 +75,11 @@ struct Options {
 
 inline Options parse_args(int argc, char** argv) {
   Options o;
-  bool only_files = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    auto value = [&]() -> std::string_view {
-      if (i + 1 >= argc) throw UsageError{fmt::format("{} needs a value", a)};
-      return argv[++i];
-    };
-    if (only_files || a == "-" || !a.starts_with("-")) {
-      o.files.emplace_back(argv[i]);
-    } else if (a == "--") {
-      only_files = true;
-    } else if (a == "-h" || a == "--help") {
-      std::fputs(usage_text, stdout);
-      std::fputs(help_text, stdout);
-      std::exit(0);
+  for (cli::ArgReader args(argc, argv, usage_text, help_text); args.next();) {
+    const std::string_view a = args.arg();
+    auto value = [&args] { return args.value(); };
+    if (args.operand()) {
+      o.files.emplace_back(a);
     } else if (a == "--workers") {
       o.pool.workers = static_cast<unsigned>(parse_count(a, value(), 1, 1024));
     } else if (a == "--partitions") {

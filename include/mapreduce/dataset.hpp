@@ -108,15 +108,9 @@ class DatasetSource {
   template <class F>
   void for_each_input(std::size_t t, F&& f) const {
     // The descriptor was inherited at fork; the segment is mapped for this task only.
-    const auto seg = SharedSegment::open(data_.segments()[t].fd.get());
-    const char* r = seg.data();
-    std::uint64_t count;
-    std::memcpy(&count, r, 8);
-    r += 8;
-    for (std::uint64_t i = 0; i < count; ++i) {
-      const auto key = KeyTraits<K>::read(r);
-      f(KeyValue<typename KeyTraits<K>::view, V>{key, Codec<V>::read(r)});
-    }
+    data_.for_each_in_partition(t, [&f](typename KeyTraits<K>::view key, V value) {
+      f(KeyValue<typename KeyTraits<K>::view, V>{key, std::move(value)});
+    });
   }
 
  private:
