@@ -7,6 +7,7 @@
 // feeds it to the reducer, and returns the reducer's output, which the parent writes out
 // partition by partition as the results come (Pool::imap).
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -156,6 +157,14 @@ Options parse_args(int argc, char** argv) {
   if (o.mapper.empty()) throw UsageError{"--mapper is required"};
   if (o.files.empty()) throw UsageError{"no FILE given (- reads standard input)"};
   if (o.top != 0 && o.sort == Options::Sort::none) o.sort = Options::Sort::count;
+  if (!o.output.empty() && !o.output_dir) {
+    // Before any work: a file that cannot be created is known now, not after the job.
+    const auto parent = std::filesystem::path(o.output).parent_path();
+    std::error_code ec;
+    if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
+      throw mapreduce::InputError(fmt::format("--output {}: {} is not a directory", o.output, parent.string()));
+    }
+  }
   if (o.output_dir && o.sort != Options::Sort::none) {
     throw UsageError{"--sort and --top order the whole output: they cannot be used with --output DIR"};
   }
@@ -286,19 +295,30 @@ class OutputWriter {
   bool first_ = true;
 };
 
-// A file written under a temporary name beside it and renamed to its own only by commit(),
-// so a job that fails leaves no partial output, and an old file stays until a new one is
-// complete.
+// An output file, written under a hidden temporary name beside it and renamed to its own
+// only by commit(), so a job that fails leaves no partial output and an old file stays
+// until a new one is complete (with the old one's permissions). A path that exists and is
+// not a regular file (/dev/stdout, a FIFO, a terminal) is written directly; a symbolic
+// link is followed, so the file it names is the one replaced.
 class PendingFile {
  public:
-  explicit PendingFile(std::string path)
-      : path_(std::move(path)), temp_(fmt::format("{}.tmp-{}", path_, ::getpid())), file_(std::fopen(temp_.c_str(), "wb")) {
+  explicit PendingFile(std::string path) : path_(std::move(path)) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::path target = fs::exists(path_, ec) ? fs::canonical(path_, ec) : fs::path(path_);
+    const auto status = fs::status(target, ec);
+    direct_ = !ec && fs::exists(status) && !fs::is_regular_file(status);
+    if (fs::is_regular_file(status)) mode_ = static_cast<::mode_t>(status.permissions() & fs::perms::mask);
+    final_ = target.string();
+    temp_ = direct_ ? final_
+                    : (target.parent_path() / fmt::format(".{}.tmp-{}", target.filename().string(), ::getpid())).string();
+    file_ = std::fopen(temp_.c_str(), direct_ ? "we" : "wbe");  // e: not inherited by the workers' commands
     if (file_ == nullptr) {
       throw mapreduce::Error(fmt::format("{}: cannot open for writing: {}", path_, std::strerror(errno)));
     }
   }
   ~PendingFile() {
-    if (!committed_) std::remove(temp_.c_str());
+    if (!committed_ && !direct_) std::remove(temp_.c_str());
   }
   PendingFile(const PendingFile&) = delete;
   PendingFile& operator=(const PendingFile&) = delete;
@@ -306,15 +326,20 @@ class PendingFile {
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
   // Call once the file is written and closed.
   void commit() {
-    if (std::rename(temp_.c_str(), path_.c_str()) != 0) {
-      throw mapreduce::Error(fmt::format("{}: cannot write the output: {}", path_, std::strerror(errno)));
+    if (!direct_) {
+      if (mode_ != 0) ::chmod(temp_.c_str(), mode_);
+      if (std::rename(temp_.c_str(), final_.c_str()) != 0) {
+        throw mapreduce::Error(fmt::format("{}: cannot write the output: {}", path_, std::strerror(errno)));
+      }
     }
     committed_ = true;
   }
 
  private:
-  std::string path_, temp_;
-  std::FILE* file_;  // closed by the OutputWriter that writes it
+  std::string path_, final_, temp_;
+  std::FILE* file_ = nullptr;  // closed by the OutputWriter that writes it
+  ::mode_t mode_ = 0;          // the permissions of the file replaced, if there was one
+  bool direct_ = false;
   bool committed_ = false;
 };
 
@@ -474,6 +499,12 @@ int run(const Options& options) {
       write_part(out);
     }
     while (files.size() < pool.partitions()) write_part({});
+    // Parts of an earlier run with more partitions would be read as this run's: remove
+    // them, then rename every part into place (each rename is atomic, the set is not).
+    for (std::uint32_t p = pool.partitions();; ++p) {
+      const std::string stale = fmt::format("{}/part-{:05}", options.output, p);
+      if (!std::filesystem::remove(stale, ec)) break;
+    }
     for (auto& f : files) f->commit();
   } else {
     std::optional<PendingFile> file;

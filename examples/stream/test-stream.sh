@@ -46,7 +46,8 @@ rc=$?
 set -e
 [[ $rc == 1 ]] || fail "exit status $rc for a failing job with --output"
 diff "$work/expected" "$work/counts.tsv" || fail "a failed job changed the old output"
-[[ -z $(ls "$work" | grep '\.tmp-') ]] || fail "a failed job left a temporary file: $(ls "$work")"
+[[ -z $(ls -A "$work" | grep '\.tmp-') ]] || fail "a failed job left a temporary file: $(ls -A "$work")"
+
 
 echo "top and json"
 "$stream" --mapper "$py_map" --reducer "$py_reduce" --top 5 --format json "${inputs[@]}" > "$work/top.json"
@@ -61,6 +62,10 @@ echo "no reducer: the grouped, sorted lines"
 printf 'b\t2\na\t1\nb\t1\nc\n' > "$work/pairs.txt"
 "$stream" --mapper cat --partitions 1 "$work/pairs.txt" > "$work/grouped"
 diff <(printf 'a\t1\nb\t2\nb\t1\nc\n') "$work/grouped" || fail "identity output differs"
+"$stream" --mapper cat --partitions 1 --output /dev/stdout "$work/pairs.txt" > "$work/via-stdout"
+diff "$work/grouped" "$work/via-stdout" || fail "--output /dev/stdout differs"
+"$stream" --mapper cat --partitions 2 --output "$work/out/" "$work/pairs.txt"  # 3 parts there before
+[[ $(ls -A "$work/out" | tr '\n' ' ') == "part-00000 part-00001 " ]] || fail "stale parts: $(ls -A "$work/out")"
 
 echo "a mapper that dies once is run again"
 seq 1 5000 > "$work/numbers.txt"
@@ -103,4 +108,5 @@ usage_error --mapper cat "$work/missing.txt"
 usage_error --mapper "'unterminated" "$work/numbers.txt"
 usage_error --reducer cat "$work/numbers.txt"
 usage_error --mapper cat --output "$work/o/" --sort key "$work/numbers.txt"
+usage_error --mapper cat --output "$work/no-such-dir/out.tsv" "$work/numbers.txt"
 echo "all stream checks passed"
