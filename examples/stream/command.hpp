@@ -5,11 +5,13 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -123,13 +125,15 @@ inline std::string describe_wait_status(int status) {
 }
 }  // namespace detail
 
-/// Runs `command` with `input` on its stdin and calls `on_line(line)` for every line of its
-/// stdout (without the newline; a last line without one counts too), writing and reading
+/// Runs `command` with the pieces of `input`, one after the other, on its stdin (so a
+/// partition's lines go from where they are, never copied into one string), and calls
+/// `on_line(line)` for every line of its stdout (without the newline; a last line without
+/// one counts too), writing and reading
 /// at once so neither side waits on a full pipe. Its stderr is the worker's own, which the
 /// Pool passes on line by line. Returns the number of lines; throws CommandFailed unless
 /// the command exits with status 0.
 template <class OnLine>
-std::uint64_t run_command(const Command& command, std::string_view input, OnLine&& on_line) {
+std::uint64_t run_command(const Command& command, std::span<const std::string_view> input, OnLine&& on_line) {
   namespace bp = boost::process;
   bp::pipe to_child, from_child;
   bp::child child;
@@ -168,6 +172,7 @@ std::uint64_t run_command(const Command& command, std::string_view input, OnLine
     pending.erase(0, from);
   };
   char buf[65536];
+  std::size_t written = 0;  // of input.front()
   bool out_open = true;
   while (out_open) {
     pollfd fds[2] = {{out, POLLIN, 0}, {in, POLLOUT, 0}};
@@ -177,8 +182,28 @@ std::uint64_t run_command(const Command& command, std::string_view input, OnLine
       throw mapreduce::Error(fmt::format("poll: {}", std::strerror(errno)));
     }
     if (in >= 0 && fds[1].revents != 0) {
-      const ssize_t w = input.empty() ? 0 : ::write(in, input.data(), std::min<std::size_t>(input.size(), 1 << 20));
-      if (w > 0) input.remove_prefix(static_cast<std::size_t>(w));
+      // Up to 256 pieces (at most 1 MiB) per writev: a piece is often one key's few lines.
+      iovec iov[256];
+      int count = 0;
+      std::size_t bytes = 0;
+      for (std::size_t k = 0; k < input.size() && count < 256 && bytes < (1 << 20); ++k) {
+        const std::string_view piece = input[k].substr(k == 0 ? written : 0);
+        if (piece.empty()) continue;
+        iov[count++] = iovec{const_cast<char*>(piece.data()), piece.size()};
+        bytes += piece.size();
+      }
+      const ssize_t w = count == 0 ? 0 : ::writev(in, iov, count);
+      // Move past what was written, whole pieces and part of the last one.
+      for (std::size_t left = w > 0 ? static_cast<std::size_t>(w) : 0; !input.empty();) {
+        const std::size_t rest = input.front().size() - written;
+        if (left < rest) {
+          written += left;
+          break;
+        }
+        left -= rest;
+        written = 0;
+        input = input.subspan(1);
+      }
       // All written, or the command stopped reading (EPIPE: it may not need the rest).
       if (input.empty() || (w < 0 && errno != EAGAIN && errno != EINTR)) {
         ::close(in);
@@ -207,6 +232,12 @@ std::uint64_t run_command(const Command& command, std::string_view input, OnLine
     throw CommandFailed(fmt::format("{} '{}' {}", command.role, command.text, detail::describe_wait_status(status)));
   }
   return lines;
+}
+
+/// The same, with one piece of input.
+template <class OnLine>
+std::uint64_t run_command(const Command& command, std::string_view input, OnLine&& on_line) {
+  return run_command(command, std::span<const std::string_view>(&input, 1), std::forward<OnLine>(on_line));
 }
 
 }  // namespace stream

@@ -460,9 +460,17 @@ int run(const Options& options) {
       keys.emplace_back(std::string(key), std::move(lines));
     });
     std::sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    std::string input;
-    for (const auto& k : keys) input += k.second;
-    if (!reducer) return input;
+    if (!reducer) {
+      std::string all;
+      for (const auto& k : keys) all += k.second;
+      return all;
+    }
+    std::vector<std::string_view> input;
+    std::size_t input_bytes = 0;
+    for (const auto& k : keys) {
+      input.push_back(k.second);
+      input_bytes += k.second.size();
+    }
     std::string output;
     const auto lines = run_command(*reducer, input, [&](std::string_view line) {
       output += line;
@@ -470,7 +478,7 @@ int run(const Options& options) {
     });
     if (verbose) {
       fmt::print(stderr, "reducer '{}' on partition {}: {} keys, {} bytes in, {} lines out\n", reducer->text,
-                 grouped.partition_id(i), keys.size(), input.size(), lines);
+                 grouped.partition_id(i), keys.size(), input_bytes, lines);
     }
     return output;
   };
