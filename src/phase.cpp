@@ -618,6 +618,10 @@ class Scheduler {
         break;
       }
       line.clear();
+      // On a terminal, a status line drawn without a newline (a progress line) may be
+      // showing: erase it, so the worker's line does not land at its end. The program
+      // draws its status line again at its next report.
+      if (terminal_[o.target]) line += "\r\033[K";
       if (config_.output == WorkerOutput::prefixed) {
         line += w.task != no_task ? fmt::format("[{} worker {} task {}] ", config_.name, w.id, w.task)
                                   : fmt::format("[{} worker {}] ", config_.name, w.id);
@@ -807,6 +811,7 @@ class Scheduler {
   std::vector<pollfd> fds_;
   std::vector<Polled> polled_;
   bool broken_[3] = {false, false, false};  // the parent's stdout or stderr is gone
+  bool terminal_[3] = {false, ::isatty(1) == 1, ::isatty(2) == 1};
   std::vector<SmallResult> small_;  // results that came in messages (WorkerLink::publish_small)
   bool stepped_ = false;
   Clock::time_point last_step_{};
