@@ -106,6 +106,12 @@ TEST_CASE("wordcount prints the reference counts, most frequent first", "[wordco
 
   const Run piped = wordcount(dir, "--top 7 - < " + quoted);
   CHECK(piped.out == expected_output(counts, 7));
+
+  // --verbose changes what workers print (they print nothing here), never the counts.
+  const Run verbose = wordcount(dir, "--verbose --workers 2 " + quoted);
+  CHECK(verbose.status == 0);
+  CHECK(verbose.err.empty());
+  CHECK(verbose.out == expected_output(counts));
 }
 
 TEST_CASE("wordcount reads a pipe on standard input", "[wordcount]") {
