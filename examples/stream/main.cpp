@@ -285,6 +285,7 @@ class OutputWriter {
 
  private:
   void put(std::string_view s) {
+    if (s.empty()) return;  // an empty view may hold a null pointer, which fwrite may not get
     if (std::fwrite(s.data(), 1, s.size(), file_) != s.size()) {
       throw mapreduce::Error(fmt::format("{}: cannot write the output: {}", name_, std::strerror(errno)));
     }
