@@ -454,8 +454,9 @@ int run(const Options& options) {
       mapreduce::FileInput{options.files}, map_chunk, group);
   const mapreduce::JobStats map_stats = pool.last_stats();
 
-  // Reduce: one reducer run per partition, over its lines sorted by key.
-  auto reduce_partition = [&](std::size_t i) {
+  // Reduce: one reducer run per partition, over its lines sorted by key. Each task returns
+  // the reducer's output and the number of keys it read (for --stats).
+  auto reduce_partition = [&](std::size_t i) -> std::pair<std::string, std::uint64_t> {
     std::vector<std::pair<std::string, std::string>> keys;
     grouped.for_each_in_partition(i, [&](std::string_view key, std::string lines) {
       keys.emplace_back(std::string(key), std::move(lines));
@@ -464,7 +465,7 @@ int run(const Options& options) {
     if (!reducer) {
       std::string all;
       for (const auto& k : keys) all += k.second;
-      return all;
+      return {std::move(all), keys.size()};
     }
     std::vector<std::string_view> input;
     std::size_t input_bytes = 0;
@@ -481,11 +482,12 @@ int run(const Options& options) {
       fmt::print(stderr, "reducer '{}' on partition {}: {} keys, {} bytes in, {} lines out\n", reducer->text,
                  grouped.partition_id(i), keys.size(), input_bytes, lines);
     }
-    return output;
+    return {std::move(output), keys.size()};
   };
   std::vector<std::size_t> parts(grouped.partitions());
   for (std::size_t i = 0; i < parts.size(); ++i) parts[i] = i;
   const auto reduce_start = std::chrono::steady_clock::now();
+  std::uint64_t keys_total = 0;
   auto outputs = pool.imap(reduce_partition, parts, {.max_pending = 2 * std::size_t(pool.workers()), .phase = "reduce"});
 
   if (options.output_dir) {
@@ -502,7 +504,8 @@ int run(const Options& options) {
       writer.close();
     };
     std::size_t i = 0;
-    for (const std::string& out : outputs) {
+    for (const auto& [out, n] : outputs) {
+      keys_total += n;
       const std::uint32_t p = grouped.partition_id(i++);
       while (files.size() < p) write_part({});
       write_part(out);
@@ -521,11 +524,17 @@ int run(const Options& options) {
     OutputWriter writer(file ? file->file() : stdout, file ? options.output : "standard output", options.format);
     if (options.sort != Options::Sort::none) {
       std::vector<std::string> all;
-      for (std::string& out : outputs) all.push_back(std::move(out));
+      for (auto& [out, n] : outputs) {
+        all.push_back(std::move(out));
+        keys_total += n;
+      }
       progress.finish();
       writer.write(sorted_output(all, options));
     } else {
-      for (const std::string& out : outputs) writer.write(out);
+      for (const auto& [out, n] : outputs) {
+        writer.write(out);
+        keys_total += n;
+      }
     }
     writer.close();
     if (file) file->commit();
@@ -533,7 +542,7 @@ int run(const Options& options) {
   progress.finish();
   if (options.stats) {
     print_map_stats(map_stats);
-    fmt::print(stderr, "reduce: {} partitions with keys, {:.3f}s\n", parts.size(),
+    fmt::print(stderr, "reduce: {} distinct keys in {} partitions, {:.3f}s\n", keys_total, parts.size(),
                std::chrono::duration<double>(std::chrono::steady_clock::now() - reduce_start).count());
   }
   return 0;
