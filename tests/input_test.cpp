@@ -1,6 +1,7 @@
 // FileInput: chunks cut at record boundaries, whatever the chunk size and file layout.
 #include <mapreduce/mapreduce.hpp>
 
+#include <cstdio>
 #include <functional>
 #include <string>
 #include <vector>
@@ -141,4 +142,37 @@ TEST_CASE("a bad path fails before any work, with one line naming the file and t
   CHECK(run(missing) == missing.string() + ": cannot open: No such file or directory");
   CHECK(run(dir.path()) == dir.path().string() + ": is a directory");
   CHECK(run("/dev/zero") == "/dev/zero: not a regular file or a pipe");
+}
+
+TEST_CASE("a mapper that takes a ChunkSource learns each chunk's file and offset", "[input]") {
+  test::LeakCheck leaks;
+  test::TempDir dir;
+  // Three files, one empty, and one of many small lines, in chunks far smaller than a file.
+  const std::vector<std::string> texts{test::random_text(3, 50000), "", test::random_text(4, 30000)};
+  std::vector<std::filesystem::path> paths;
+  for (std::size_t i = 0; i < texts.size(); ++i) paths.push_back(dir.write("f" + std::to_string(i) + ".txt", texts[i]));
+  for (unsigned workers : {1u, 3u}) {
+    mapreduce::Pool pool({.workers = workers, .chunk_bytes = 4096});
+    // Key: "file:offset"; value: the chunk itself, to compare with the file's bytes there.
+    auto chunks = pool.map_reduce<std::string, std::string>(
+        mapreduce::FileInput{paths},
+        [](std::string_view chunk, const mapreduce::ChunkSource& from, auto& emit) {
+          emit(fmt::format("{}:{}:{}", from.file, from.offset, from.path), std::string(chunk));
+        },
+        [](std::string_view, std::span<const std::string> values) { return values.front(); });
+    std::vector<std::uint64_t> covered(texts.size(), 0);
+    for (const auto& [key, chunk] : chunks) {
+      std::uint32_t file = 0;
+      std::uint64_t offset = 0;
+      char path[4096] = {};
+      REQUIRE(std::sscanf(key.c_str(), "%u:%lu:%4095s", &file, &offset, path) == 3);
+      REQUIRE(file < texts.size());
+      CHECK(std::string(path) == paths[file].string());
+      CHECK(texts[file].substr(offset, chunk.size()) == chunk);  // the bytes at that offset
+      CHECK((offset == 0 || texts[file][offset - 1] == '\n'));    // it starts a record
+      covered[file] += chunk.size();
+    }
+    // The chunks of a file cover it exactly once.
+    for (std::size_t i = 0; i < texts.size(); ++i) CHECK(covered[i] == texts[i].size());
+  }
 }

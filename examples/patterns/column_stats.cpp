@@ -8,10 +8,10 @@
 // sum and sum of squares, which cancel badly when the spread is small against the mean).
 // Since the merge is associative and commutative, it runs as the combiner in every mapper.
 //
-// Only the file's first line is the header, but a mapper sees a chunk and cannot tell
-// whether it is the first: the parent reads the header first, and the mappers skip every
-// line equal to it. A copy of the header later in the file (files joined with cat) is
-// counted, and reported as malformed like any other line whose value is not a number.
+// Only the file's first line is the header. The parent reads it to find the columns; the
+// mappers skip it because their ChunkSource says which chunk starts the file (offset 0).
+// A copy of the header later in the file (files joined with cat) is reported as malformed,
+// like any other line whose value is not a number.
 //
 //   column_stats --key NAME --value NAME [--workers N] [--chunk-bytes N] [--check] FILE.csv
 //     --check: also computes the statistics in one loop, two passes (mean, then squared
@@ -68,7 +68,6 @@ double stddev(std::uint64_t count, double m2) {  // the sample standard deviatio
 
 // A field never holds a comma (lines are split at them), so these keys cannot clash with a
 // key column's value. Only their counts mean anything.
-constexpr std::string_view header_key = ",header";
 constexpr std::string_view malformed_key = ",malformed";
 
 struct Columns {
@@ -93,15 +92,11 @@ void for_each_field(std::string_view line, F&& f) {
   }
 }
 
-// What one line adds: the header, a malformed line, or (key field, value).
+// What one line adds: a malformed line, or (key field, value).
 template <class Emit>
 void row(std::string_view line, const Columns& c, Emit&& emit) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   if (line.empty()) return;  // blank lines are not rows
-  if (line == c.header) {
-    emit(header_key, Summary{1, 0, 0});
-    return;
-  }
   std::string_view key, value;
   std::size_t fields = 0;
   for_each_field(line, [&](std::size_t i, std::string_view f) {
@@ -181,8 +176,13 @@ using Stats = std::map<std::string, Summary>;  // sorted by key; the special key
 Stats run_job(mapreduce::Pool& pool, const std::string& path, const Columns& columns) {
   auto result = pool.named("column stats").map_reduce<std::string, Summary>(
       mapreduce::FileInput{{path}},
-      [&](std::string_view chunk, auto& emit) {
-        mapreduce::for_each_record(chunk, [&](std::string_view line) { row(line, columns, emit); });
+      [&](std::string_view chunk, const mapreduce::ChunkSource& from, auto& emit) {
+        // The header is the file's first record: skip it in the chunk at offset 0 only. A
+        // copy of it further down is a row whose value is not a number: malformed.
+        bool header = from.offset == 0;
+        mapreduce::for_each_record(chunk, [&](std::string_view line) {
+          if (!std::exchange(header, false)) row(line, columns, emit);
+        });
       },
       [](const Summary& a, const Summary& b) { return merge(a, b); });
   return {result.begin(), result.end()};
@@ -193,16 +193,12 @@ std::uint64_t count_of(const Stats& stats, std::string_view key) {
   return it == stats.end() ? 0 : it->second.count;
 }
 
-// One line equal to the header is the header; any other copy counts as malformed.
-std::uint64_t malformed_lines(const Stats& stats) {
-  const std::uint64_t headers = count_of(stats, header_key);
-  return count_of(stats, malformed_key) + (headers > 0 ? headers - 1 : 0);
-}
+std::uint64_t malformed_lines(const Stats& stats) { return count_of(stats, malformed_key); }
 
 void print(const Stats& stats) {
   fmt::print("key\tcount\tmean\tstddev\n");
   for (const auto& [key, s] : stats) {
-    if (key == header_key || key == malformed_key) continue;
+    if (key == malformed_key) continue;
     fmt::print("{}\t{}\t{:.6f}\t{:.6f}\n", key, s.count, s.mean, stddev(s.count, s.m2));
   }
   const std::uint64_t bad = malformed_lines(stats);
@@ -219,7 +215,7 @@ bool check(const Stats& stats, const std::string& path, const Columns& columns) 
   std::getline(in, line);
   while (std::getline(in, line)) {
     row(line, columns, [&](std::string_view key, const Summary& s) {
-      if (key == header_key || key == malformed_key) {
+      if (key == malformed_key) {
         ++malformed;
       } else {
         values[std::string(key)].push_back(s.mean);
@@ -230,7 +226,7 @@ bool check(const Stats& stats, const std::string& path, const Columns& columns) 
     return (std::isnan(a) && std::isnan(b)) || std::abs(a - b) <= 1e-9 * std::max(std::abs(a), std::abs(b));
   };
   std::size_t groups = 0;
-  for (const auto& [key, s] : stats) groups += key != header_key && key != malformed_key ? 1 : 0;
+  for (const auto& [key, s] : stats) groups += key != malformed_key ? 1 : 0;
   bool ok = groups == values.size() && malformed == malformed_lines(stats);
   if (!ok) fmt::print(stderr, "column_stats: {} keys and {} malformed lines in one loop\n", values.size(), malformed);
   for (const auto& [key, xs] : values) {

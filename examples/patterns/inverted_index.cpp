@@ -56,21 +56,21 @@ std::string read_file(const fs::path& path) {
 }
 
 Index build_index(mapreduce::Pool& pool, const std::vector<fs::path>& paths) {
-  std::vector<std::uint32_t> files(paths.size());
-  for (std::uint32_t i = 0; i < files.size(); ++i) files[i] = i;
+  // Over the files themselves, split into chunks like any FileInput (a large file is
+  // indexed by several workers at once); the mapper's ChunkSource says which file.
   auto index = pool.named("index").map_reduce<std::string, std::uint32_t>(
-      files,
-      [&](std::uint32_t file, auto& emit) {
-        // Each word once per file: the shuffle then carries one pair per (word, file), not
-        // one per occurrence.
+      mapreduce::FileInput{paths},
+      [](std::string_view chunk, const mapreduce::ChunkSource& from, auto& emit) {
+        // Each word once per chunk: the shuffle then carries about one pair per (word,
+        // file), not one per occurrence.
+        // (Strings, not views: a lower-cased word is a view into a buffer that is reused.)
         std::unordered_set<std::string> seen;
-        mapreduce::for_each_word(read_file(paths[file]), [&](std::string_view w) {
-          if (seen.emplace(w).second) emit(w, file);
+        mapreduce::for_each_word(chunk, [&](std::string_view w) {
+          if (seen.emplace(w).second) emit(w, from.file);
         });
       },
       [](std::string_view, std::span<const std::uint32_t> in) {
-        // Values arrive in task order (file order here), so this is already sorted and
-        // distinct; sorting anyway keeps the reducer right whatever the mapper does.
+        // A file's chunks each send the word: sort and drop the repeats.
         std::vector<std::uint32_t> out(in.begin(), in.end());
         std::sort(out.begin(), out.end());
         out.erase(std::unique(out.begin(), out.end()), out.end());

@@ -49,7 +49,9 @@ constexpr const char* help_text =
     "standard input, sorted by key (bytewise) so all lines of a key are adjacent, values\n"
     "in input order; the reducer's standard output is the job's output. Without --reducer\n"
     "the sorted lines themselves are the output. A combiner, if given, is run like a\n"
-    "reducer on each map task's output before the shuffle.\n"
+    "reducer on each map task's output before the shuffle. The mapper finds the path of its\n"
+    "input in $MAPREDUCE_INPUT_FILE and the offset of its chunk in $MAPREDUCE_INPUT_OFFSET\n"
+    "(also under Hadoop's names, $mapreduce_map_input_file and $mapreduce_map_input_start).\n"
     "\n"
     "  --mapper CMD        the map command (split into words like a shell does, run without one)\n"
     "  --reducer CMD       the reduce command (default: none, the grouped lines are the output)\n"
@@ -411,7 +413,15 @@ int run(const Options& options) {
   mapreduce::Pool pool(pool_options);
 
   // Map: the mapper's lines, through the combiner if there is one, become pairs.
-  auto map_chunk = [&](std::string_view chunk, mapreduce::Emitter<std::string, std::string>& emit) {
+  auto map_chunk = [&](std::string_view chunk, const mapreduce::ChunkSource& from,
+                       mapreduce::Emitter<std::string, std::string>& emit) {
+    // The mapper knows its input, as under Hadoop Streaming (whose names are set too): this
+    // worker process is the commands' parent, and runs one at a time.
+    const std::string path(from.path), offset = std::to_string(from.offset);
+    ::setenv("MAPREDUCE_INPUT_FILE", path.c_str(), 1);
+    ::setenv("MAPREDUCE_INPUT_OFFSET", offset.c_str(), 1);
+    ::setenv("mapreduce_map_input_file", path.c_str(), 1);
+    ::setenv("mapreduce_map_input_start", offset.c_str(), 1);
     std::string value_text;  // reused: the emitter takes the value as a std::string
     auto emit_line = [&](std::string_view line) {
       const auto [key, value] = split_line(line);

@@ -67,6 +67,14 @@ diff "$work/grouped" "$work/via-stdout" || fail "--output /dev/stdout differs"
 "$stream" --mapper cat --partitions 2 --output "$work/out/" "$work/pairs.txt"  # 3 parts there before
 [[ $(ls -A "$work/out" | tr '\n' ' ') == "part-00000 part-00001 " ]] || fail "stale parts: $(ls -A "$work/out")"
 
+echo "the mapper knows its file and offset"
+printf 'one\ntwo\n' > "$work/a.txt"
+printf 'three\n' > "$work/b.txt"
+"$stream" --shell --partitions 1 --mapper 'sed "s|^|$MAPREDUCE_INPUT_FILE@$MAPREDUCE_INPUT_OFFSET\t|"' \
+  "$work/a.txt" "$work/b.txt" > "$work/sources"
+diff <(printf '%s\t%s\n' "$work/a.txt@0" one "$work/a.txt@0" two "$work/b.txt@0" three) "$work/sources" ||
+  fail "MAPREDUCE_INPUT_FILE/OFFSET: $(cat "$work/sources")"
+
 echo "a mapper that dies once is run again"
 seq 1 5000 > "$work/numbers.txt"
 "$stream" --shell --workers 2 --chunk-bytes 4000 --stats \

@@ -24,6 +24,19 @@ struct FileInput {
   char delimiter = '\n';
 };
 
+/// Where a chunk of a FileInput comes from. A mapper that takes it as a second argument
+/// gets it with every chunk, e.g. to key by file (an inverted index) or to know the first
+/// record of a file (a CSV header):
+///
+///     [](std::string_view chunk, const mapreduce::ChunkSource& from, auto& emit) {
+///       mapreduce::for_each_word(chunk, [&](std::string_view w) { emit(w, from.file); });
+///     }
+struct ChunkSource {
+  std::uint32_t file = 0;    ///< the index of its file in FileInput::paths
+  std::string_view path;     ///< that path, as given ("-" for standard input)
+  std::uint64_t offset = 0;  ///< the offset of the chunk's first byte in its file
+};
+
 /// Bytes [begin, end) of input file number `file`: one piece of a map task.
 /// A task reads the records that start inside its pieces.
 struct InputSplit {

@@ -31,12 +31,15 @@ class FilePlan {
   // its mapping past the new end raised SIGBUS in the worker.
   void check_unchanged(std::size_t task) const;
 
-  // In a worker: calls f(chunk) for each non-empty piece of `task`, records whole.
+  // In a worker: calls f(chunk, source) for each non-empty piece of `task`, records whole.
   template <class F>
   void for_each_chunk(std::size_t task, F&& f) {
     for (std::size_t i = task_begin_[task]; i < task_begin_[task + 1]; ++i) {
+      const std::uint32_t file = splits_[i].file;
       const std::string_view chunk = records_of(splits_[i]);
-      if (!chunk.empty()) f(chunk);
+      if (chunk.empty()) continue;
+      const auto offset = static_cast<std::uint64_t>(chunk.data() - maps_[file].data());
+      f(chunk, ChunkSource{file, files_[file].name, offset});
     }
   }
 

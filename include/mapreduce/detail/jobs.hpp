@@ -21,6 +21,7 @@
 #include "mapreduce/detail/run_format.hpp"
 #include "mapreduce/detail/table.hpp"
 #include "mapreduce/emitter.hpp"
+#include "mapreduce/input.hpp"
 #include "mapreduce/key.hpp"
 
 namespace mapreduce::detail {
@@ -31,6 +32,12 @@ struct KeyValue {
   View key;
   V value;
 };
+// A chunk of a FileInput with where it comes from, as a task hands it to the mapper.
+struct FileChunk {
+  std::string_view text;
+  ChunkSource source;
+};
+
 template <class T>
 inline constexpr bool is_key_value = false;
 template <class View, class V>
@@ -117,7 +124,7 @@ class FileSource {
   [[nodiscard]] std::size_t global_task(std::size_t t) const noexcept { return t; }
   template <class F>
   void for_each_input(std::size_t t, F&& f) {
-    plan_.for_each_chunk(t, f);
+    plan_.for_each_chunk(t, [&f](std::string_view chunk, const ChunkSource& source) { f(FileChunk{chunk, source}); });
   }
 
  private:
@@ -134,7 +141,14 @@ class MapWork final : public PhaseWork {
     buffer_.set_task(source_.global_task(task));
     Emitter<K, V> emit(buffer_);
     source_.for_each_input(task, [&](auto&& input) {
-      if constexpr (is_key_value<std::decay_t<decltype(input)>>) {
+      if constexpr (std::is_same_v<std::decay_t<decltype(input)>, FileChunk>) {
+        // A chunk of a file: mapper(chunk, source, emit) when it wants to know where from.
+        if constexpr (std::is_invocable_v<Mapper&, std::string_view, const ChunkSource&, Emitter<K, V>&>) {
+          mapper_(input.text, input.source, emit);
+        } else {
+          mapper_(input.text, emit);
+        }
+      } else if constexpr (is_key_value<std::decay_t<decltype(input)>>) {
         // A Dataset record: mapper(key, value, emit), or mapper(pair, emit).
         if constexpr (std::is_invocable_v<Mapper&, decltype(input.key), decltype(input.value), Emitter<K, V>&>) {
           mapper_(input.key, input.value, emit);
