@@ -258,39 +258,28 @@ bool check(const Report& report, const std::vector<std::string>& files) {
   return ok;
 }
 
-std::uint64_t count_arg(int argc, char** argv, int& i) {
-  std::uint64_t n = 0;
-  if (i + 1 == argc || !number(std::string_view(argv[i + 1]), n)) {
-    throw UsageError(fmt::format("{} needs a number", argv[i]));
-  }
-  ++i;
-  return n;
-}
-
 int run(int argc, char** argv) {
   bool check_mode = false;
   mapreduce::PoolOptions options;
   std::vector<std::string> files;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--help") {
-      fmt::print("{}", usage);
-      return 0;
+  for (cli::ArgReader args(argc, argv, usage, ""); args.next();) {
+    const std::string_view arg = args.arg();
+    if (args.operand()) {
+      files.emplace_back(arg);
     } else if (arg == "--generate") {
-      const std::uint64_t n = count_arg(argc, argv, i);
-      if (i + 2 != argc) throw UsageError("--generate N FILE: one FILE, and nothing after it");
-      generate(n, argv[i + 1]);
+      const std::uint64_t n = cli::parse_count(arg, args.value(), 0, std::uint64_t(1) << 40);
+      const std::string file(args.value());
+      if (args.next()) throw UsageError("--generate N FILE: one FILE, and nothing after it");
+      generate(n, file);
       return 0;
     } else if (arg == "--check") {
       check_mode = true;
     } else if (arg == "--workers") {
-      options.workers = static_cast<unsigned>(std::min<std::uint64_t>(count_arg(argc, argv, i), 1u << 20));
+      options.workers = static_cast<unsigned>(cli::parse_count(arg, args.value(), 1, 1024));
     } else if (arg == "--chunk-bytes") {
-      options.chunk_bytes = count_arg(argc, argv, i);
-    } else if (arg.starts_with("--")) {
-      throw UsageError(fmt::format("unknown option '{}' (see --help)", arg));
+      options.chunk_bytes = cli::parse_count(arg, args.value(), 1, std::uint64_t(1) << 40);
     } else {
-      files.emplace_back(arg);
+      throw UsageError(fmt::format("unknown option '{}' (see --help)", arg));
     }
   }
   if (files.empty()) throw UsageError("no FILE (see --help)");

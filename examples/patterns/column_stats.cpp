@@ -246,45 +246,31 @@ bool check(const Stats& stats, const std::string& path, const Columns& columns) 
   return ok;
 }
 
-std::uint64_t count_arg(int argc, char** argv, int& i) {
-  std::uint64_t n = 0;
-  const std::string_view s = i + 1 < argc ? argv[i + 1] : "";
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
-  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) {
-    throw UsageError(fmt::format("{} needs a number", argv[i]));
-  }
-  ++i;
-  return n;
-}
-
 int run(int argc, char** argv) {
   bool check_mode = false;
   mapreduce::PoolOptions options;
   std::string key, value, path;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--help") {
-      fmt::print("{}", usage);
-      return 0;
+  for (cli::ArgReader args(argc, argv, usage, ""); args.next();) {
+    const std::string_view arg = args.arg();
+    if (args.operand()) {
+      if (!path.empty()) throw UsageError("one FILE.csv only (see --help)");
+      path = arg;
     } else if (arg == "--generate") {
-      const std::uint64_t n = count_arg(argc, argv, i);
-      if (i + 2 != argc) throw UsageError("--generate N FILE: one FILE, and nothing after it");
-      generate(n, argv[i + 1]);
+      const std::uint64_t n = cli::parse_count(arg, args.value(), 0, std::uint64_t(1) << 40);
+      const std::string file(args.value());
+      if (args.next()) throw UsageError("--generate N FILE: one FILE, and nothing after it");
+      generate(n, file);
       return 0;
     } else if (arg == "--check") {
       check_mode = true;
-    } else if ((arg == "--key" || arg == "--value") && i + 1 < argc) {
-      (arg == "--key" ? key : value) = argv[++i];
+    } else if (arg == "--key" || arg == "--value") {
+      (arg == "--key" ? key : value) = args.value();
     } else if (arg == "--workers") {
-      options.workers = static_cast<unsigned>(std::min<std::uint64_t>(count_arg(argc, argv, i), 1u << 20));
+      options.workers = static_cast<unsigned>(cli::parse_count(arg, args.value(), 1, 1024));
     } else if (arg == "--chunk-bytes") {
-      options.chunk_bytes = count_arg(argc, argv, i);
-    } else if (arg.starts_with("--")) {
-      throw UsageError(fmt::format("unknown option '{}' or no value after it (see --help)", arg));
-    } else if (path.empty()) {
-      path = arg;
+      options.chunk_bytes = cli::parse_count(arg, args.value(), 1, std::uint64_t(1) << 40);
     } else {
-      throw UsageError("one FILE.csv only (see --help)");
+      throw UsageError(fmt::format("unknown option '{}' (see --help)", arg));
     }
   }
   if (path.empty() || key.empty() || value.empty()) {

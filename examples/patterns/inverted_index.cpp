@@ -131,23 +131,16 @@ int run(int argc, char** argv) {
   bool check = false;
   unsigned workers = 0;
   std::vector<std::string> names;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--help") {
-      fmt::print("{}", usage);
-      return 0;
+  for (cli::ArgReader args(argc, argv, usage, ""); args.next();) {
+    const std::string_view arg = args.arg();
+    if (args.operand()) {
+      names.emplace_back(arg);
     } else if (arg == "--check") {
       check = true;
     } else if (arg == "--workers") {
-      if (i + 1 == argc) throw UsageError("--workers needs a number");
-      char* end = nullptr;
-      const unsigned long n = std::strtoul(argv[++i], &end, 10);
-      if (*end != '\0' || end == argv[i] || n > 4096) throw UsageError(fmt::format("bad --workers '{}'", argv[i]));
-      workers = static_cast<unsigned>(n);
-    } else if (arg.starts_with("--")) {
-      throw UsageError(fmt::format("unknown option '{}' (see --help)", arg));
+      workers = static_cast<unsigned>(cli::parse_count(arg, args.value(), 1, 1024));
     } else {
-      names.emplace_back(arg);
+      throw UsageError(fmt::format("unknown option '{}' (see --help)", arg));
     }
   }
   if (names.empty() && !check) throw UsageError("no FILE (see --help)");

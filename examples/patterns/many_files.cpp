@@ -111,34 +111,24 @@ int run(int argc, char** argv) {
   bool check = false, total_only = false;
   unsigned workers = 0;
   std::vector<std::string> paths;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    auto number = [&]() -> std::uint64_t {
-      char* end = nullptr;
-      const char* s = i + 1 < argc ? argv[i + 1] : "";
-      const unsigned long long n = std::strtoull(s, &end, 10);
-      if (*s == '\0' || *end != '\0' || *s == '-') throw UsageError(fmt::format("{} needs a number", arg));
-      ++i;
-      return n;
-    };
-    if (arg == "--help") {
-      fmt::print("{}", usage);
-      return 0;
+  for (cli::ArgReader args(argc, argv, usage, ""); args.next();) {
+    const std::string_view arg = args.arg();
+    if (args.operand()) {
+      paths.emplace_back(arg);
     } else if (arg == "--generate") {
-      const std::uint64_t n = number();
-      if (i + 2 != argc) throw UsageError("--generate N DIR: one DIR, and nothing after it");
-      generate(n, argv[i + 1]);
+      const std::uint64_t n = cli::parse_count(arg, args.value(), 0, 1000000);
+      const std::string dir(args.value());
+      if (args.next()) throw UsageError("--generate N DIR: one DIR, and nothing after it");
+      generate(n, dir);
       return 0;
     } else if (arg == "--workers") {
-      workers = static_cast<unsigned>(std::min<std::uint64_t>(number(), 1u << 20));
+      workers = static_cast<unsigned>(cli::parse_count(arg, args.value(), 1, 1024));
     } else if (arg == "--check") {
       check = true;
     } else if (arg == "--total") {
       total_only = true;
-    } else if (arg.starts_with("--")) {
-      throw UsageError(fmt::format("unknown option '{}' (see --help)", arg));
     } else {
-      paths.emplace_back(arg);
+      throw UsageError(fmt::format("unknown option '{}' (see --help)", arg));
     }
   }
   if (paths.empty() && !check) throw UsageError("no FILE (see --help)");
