@@ -163,7 +163,9 @@ bool recv_message(int sock, Message& m, UniqueFd* fd_out) {
   return true;
 }
 
-std::string describe_status(int status) {
+}  // namespace
+
+std::string describe_wait_status(int status) {
   if (WIFSIGNALED(status)) {
     const int sig = WTERMSIG(status);
     const char* abbrev = ::sigabbrev_np(sig);
@@ -172,6 +174,8 @@ std::string describe_status(int status) {
   if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
   return fmt::format("ended with wait status {}", status);
 }
+
+namespace {
 
 // A forked child: killed and reaped by the destructor unless already reaped, so no
 // exception path leaves a worker running or a zombie behind.
@@ -425,9 +429,13 @@ class Scheduler {
         if (polled_[k].pipe->fd) forward(w, *polled_[k].pipe);
       } else if (w.socket) {
         // What the worker wrote before this message is in its pipes by now, whether or not
-        // this poll saw it: pass it on while its task is still the one in the prefix.
-        for (auto& o : w.output) {
-          if (o.fd) forward(w, o);
+        // this poll saw it: pass it on while its task is still the one in the prefix. (Only
+        // the prefix needs it: unprefixed lines are read when poll reports them, and a
+        // message per task need not cost two more reads.)
+        if (config_.output == WorkerOutput::prefixed) {
+          for (auto& o : w.output) {
+            if (o.fd) forward(w, o);
+          }
         }
         handle(w, *msg_);
       }
@@ -451,16 +459,6 @@ class Scheduler {
       while (first_unreleased_ < tasks_ && released_[first_unreleased_] != 0) ++first_unreleased_;
     }
     wake_idle();
-  }
-
-  [[nodiscard]] PhaseOutcome outcome() const {
-    PhaseOutcome o;
-    o.records = out_.records;
-    o.shm_bytes = out_.shm_bytes;
-    o.spilled_bytes = out_.spilled_bytes;
-    o.workers = out_.workers;
-    o.retries = out_.retries;
-    return o;
   }
 
  private:
@@ -766,10 +764,10 @@ class Scheduler {
     if (w.finished && WIFEXITED(status) && WEXITSTATUS(status) == 0) return;
     if (++deaths_ > config_.max_attempts * std::max<std::size_t>(tasks_, 1) + config_.workers) {
       throw JobError(fmt::format("{}: workers keep dying ({} so far), the last one {}", label_, deaths_,
-                                 describe_status(status)));
+                                 describe_wait_status(status)));
     }
     const std::string cause =
-        !w.failure.empty() ? w.failure : fmt::format("worker process {} {}", pid, describe_status(status));
+        !w.failure.empty() ? w.failure : fmt::format("worker process {} {}", pid, describe_wait_status(status));
     if (w.task != no_task && !w.task_published) {
       if (WIFSIGNALED(status) && w.failure.empty()) work_.diagnose_crash(w.task);
       failed_attempt(w.task, cause);
@@ -876,6 +874,5 @@ bool PhaseRun::step() { return scheduler_->step(); }
 std::vector<Published> PhaseRun::take_published() { return scheduler_->take_published(); }
 std::vector<SmallResult> PhaseRun::take_small() { return scheduler_->take_small(); }
 void PhaseRun::release(std::size_t task, std::uint64_t shm_bytes) { scheduler_->release(task, shm_bytes); }
-PhaseOutcome PhaseRun::outcome() const { return scheduler_->outcome(); }
 
 }  // namespace mapreduce::detail

@@ -26,6 +26,7 @@
 #include <boost/process/search_path.hpp>
 #include <fmt/format.h>
 
+#include <mapreduce/detail/phase.hpp>
 #include <mapreduce/error.hpp>
 
 namespace stream {
@@ -114,15 +115,6 @@ class CommandFailed : public mapreduce::Error {
 
 namespace detail {
 inline void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
-
-inline std::string describe_wait_status(int status) {
-  if (WIFSIGNALED(status)) {
-    const int sig = WTERMSIG(status);
-    const char* abbrev = ::sigabbrev_np(sig);
-    return fmt::format("was killed by signal {} (SIG{})", sig, abbrev != nullptr ? abbrev : "?");
-  }
-  return fmt::format("exited with status {}", WEXITSTATUS(status));
-}
 }  // namespace detail
 
 /// Runs `command` with the pieces of `input`, one after the other, on its stdin (so a
@@ -229,7 +221,7 @@ std::uint64_t run_command(const Command& command, std::span<const std::string_vi
   child.wait();
   const int status = child.native_exit_code();
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    throw CommandFailed(fmt::format("{} '{}' {}", command.role, command.text, detail::describe_wait_status(status)));
+    throw CommandFailed(fmt::format("{} '{}' {}", command.role, command.text, mapreduce::detail::describe_wait_status(status)));
   }
   return lines;
 }

@@ -139,11 +139,7 @@ Options parse_args(int argc, char** argv) {
     } else if (a == "--top") {
       o.top = cli::parse_count(a, value(), 1, UINT32_MAX);
     } else if (a == "--format") {
-      const std::string_view v = value();
-      if (v != "tsv" && v != "csv" && v != "json") {
-        throw UsageError{fmt::format("--format takes tsv, csv or json, not '{}'", v)};
-      }
-      o.format = mapreduce::parse_output_format(v);
+      o.format = cli::parse_format(a, value());
     } else if (a == "--stats") {
       o.stats = true;
     } else if (a == "--verbose") {

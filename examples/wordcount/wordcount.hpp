@@ -93,11 +93,7 @@ inline Options parse_args(int argc, char** argv) {
       if (v != "count" && v != "key") throw UsageError{fmt::format("--sort takes count or key, not '{}'", v)};
       o.sort_by_key = v == "key";
     } else if (a == "--format") {
-      const std::string_view v = value();
-      if (v != "tsv" && v != "csv" && v != "json") {
-        throw UsageError{fmt::format("--format takes tsv, csv or json, not '{}'", v)};
-      }
-      o.format = mapreduce::parse_output_format(v);
+      o.format = cli::parse_format(a, value());
     } else if (a == "--output") {
       o.output = std::string(value());
       if (o.output.empty()) throw UsageError{"--output needs a file name"};

@@ -111,8 +111,6 @@ class PhaseRun {
   // The caller is done with `task`'s result of `shm_bytes` (and has closed it): its memory
   // no longer counts against the budget, and the window moves on.
   void release(std::size_t task, std::uint64_t shm_bytes);
-  // What the phase did (published segments excepted: take them).
-  [[nodiscard]] PhaseOutcome outcome() const;
 
  private:
   std::unique_ptr<Scheduler> scheduler_;
@@ -142,6 +140,9 @@ class WorkerLink {
   int socket_;
   std::uint64_t records_ = 0;
 };
+
+// "exited with status 3", "was killed by signal 9 (SIGKILL)": a waitpid status in words.
+std::string describe_wait_status(int status);
 
 // "std::runtime_error: what" for the exception being handled (call it in a catch block).
 std::string describe_current_exception();
