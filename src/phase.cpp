@@ -27,6 +27,7 @@
 
 #include "mapreduce/error.hpp"
 #include "mapreduce/interrupt.hpp"
+#include "mapreduce/wait_status.hpp"
 
 namespace mapreduce::detail {
 
@@ -876,3 +877,7 @@ std::vector<SmallResult> PhaseRun::take_small() { return scheduler_->take_small(
 void PhaseRun::release(std::size_t task, std::uint64_t shm_bytes) { scheduler_->release(task, shm_bytes); }
 
 }  // namespace mapreduce::detail
+
+namespace mapreduce {
+std::string describe_wait_status(int status) { return detail::describe_wait_status(status); }
+}  // namespace mapreduce
