@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "mapreduce/detail/system.hpp"
 #include "mapreduce/error.hpp"
 
 namespace mapreduce {

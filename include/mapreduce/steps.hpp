@@ -5,7 +5,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "mapreduce/detail/phase.hpp"
+#include "mapreduce/detail/exception_text.hpp"
 #include "mapreduce/error.hpp"
 
 namespace mapreduce {

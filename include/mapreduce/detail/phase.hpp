@@ -141,19 +141,4 @@ class WorkerLink {
   std::uint64_t records_ = 0;
 };
 
-// "exited with status 3", "was killed by signal 9 (SIGKILL)": a waitpid status in words.
-std::string describe_wait_status(int status);
-
-// "std::runtime_error: what" for the exception being handled (call it in a catch block).
-std::string describe_current_exception();
-
-// The number of CPUs this process may run on (sched_getaffinity), at least 1.
-unsigned available_cpus() noexcept;
-
-// The default shared-memory budget: half of the physical memory.
-std::size_t default_shm_budget() noexcept;
-
-// The default spill directory: $TMPDIR, else /tmp.
-std::string default_spill_dir();
-
 }  // namespace mapreduce::detail

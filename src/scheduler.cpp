@@ -1,0 +1,402 @@
+// The parent's side of one phase: forks the workers, waits on them in one poll loop, and
+// carries out what the fault ledger decides. See detail/phase.hpp.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "channel.hpp"
+#include "child_process.hpp"
+#include "mapreduce/detail/phase.hpp"
+#include "mapreduce/detail/task_ledger.hpp"
+#include "mapreduce/error.hpp"
+#include "mapreduce/interrupt.hpp"
+#include "mapreduce/wait_status.hpp"
+#include "output_relay.hpp"
+#include "worker_loop.hpp"
+
+namespace mapreduce::detail {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Worker {
+  ChildProcess process;
+  UniqueFd socket;
+  std::size_t slot = 0;               // its slot in the ledger
+  unsigned id = 0;                    // 1, 2...: for the prefix of its output lines
+  OutputPipe output[2];               // its stdout and stderr, unless inherited
+  std::size_t reserved = 0;           // shared memory granted but not yet published
+  std::string failure;                // why it is going away, when the parent knows better than waitpid
+  Clock::time_point deadline = Clock::time_point::max();
+};
+
+}  // namespace
+
+class Scheduler {
+ public:
+  Scheduler(std::size_t tasks, PhaseWork& work, const PhaseConfig& config)
+      : work_(work), config_(config),
+        label_(config.job.empty() ? std::string(config.name) : config.job + ": " + config.name),
+        ledger_(LedgerLimits{tasks, config.workers, config.max_attempts, config.max_tasks_per_worker, config.window,
+                             config.ordered},
+                label_, [&work](std::size_t t) { return work.describe_task(t); }),
+        relay_(config.output, config.name), shm_used_(config.shm_in_use), parent_(::getpid()),
+        started_(Clock::now()) {}
+
+  void start() {
+    if (reporting()) {
+      for (std::size_t t = 0; t < ledger_.tasks(); ++t) bytes_total_ += work_.task_bytes(t);
+      report();
+    }
+    const auto n = static_cast<unsigned>(std::min<std::size_t>(config_.workers, ledger_.tasks()));
+    for (unsigned i = 0; i < n; ++i) spawn();
+  }
+
+  PhaseOutcome run() {
+    start();
+    while (step()) {
+    }
+    out_.retries = ledger_.retries();
+    return std::move(out_);
+  }
+
+  // One wait for the workers and the handling of what they sent; false once all ended.
+  bool step() {
+    if (live_ == 0) return false;
+    if (config_.window != 0 && stepped_) {
+      // Between steps of an imap the reader has the parent: workers that wait for an answer
+      // (a reserve) or for their pipes to drain wait on it, and that time is not theirs.
+      const auto away = Clock::now() - last_step_;
+      for (auto& w : workers_) {
+        if (running(w) && w.deadline != Clock::time_point::max()) w.deadline += away;
+      }
+    }
+    fds_.clear();
+    polled_.clear();
+    const int interrupt = interrupt_fd();
+    if (interrupt >= 0) fds_.push_back(pollfd{interrupt, POLLIN, 0});
+    for (auto& w : workers_) {
+      // Output pipes before the socket: a line written before the worker reported its task
+      // done is still read (and prefixed) as that task's.
+      for (auto& o : w.output) {
+        if (o.fd) {
+          fds_.push_back(pollfd{o.fd.get(), POLLIN, 0});
+          polled_.push_back(Polled{&w, &o});
+        }
+      }
+      if (w.socket) {
+        fds_.push_back(pollfd{w.socket.get(), POLLIN, 0});
+        polled_.push_back(Polled{&w, nullptr});
+      }
+    }
+    if (::poll(fds_.data(), fds_.size(), poll_timeout_ms()) < 0) {
+      if (errno == EINTR) return true;
+      throw Error(fmt::format("poll: {}", std::strerror(errno)));
+    }
+    // An interrupt wins over whatever else happened: the workers may be dying of it too.
+    if (interrupt >= 0 && fds_[0].revents != 0) throw Interrupted(take_interrupt());
+    // Messages first: a task that finished just before its deadline must count as done.
+    const std::size_t base = interrupt >= 0 ? 1 : 0;
+    for (std::size_t k = 0; k < polled_.size(); ++k) {
+      if (fds_[base + k].revents == 0) continue;
+      Worker& w = *polled_[k].worker;
+      if (polled_[k].pipe != nullptr) {
+        if (polled_[k].pipe->fd) relay_.forward(*polled_[k].pipe, source(w));
+      } else if (w.socket) {
+        // What the worker wrote before this message is in its pipes by now, whether or not
+        // this poll saw it: pass it on while its task is still the one in the prefix. (Only
+        // the prefix needs it: unprefixed lines are read when poll reports them, and a
+        // message per task need not cost two more reads.)
+        if (relay_.prefixed()) {
+          for (auto& o : w.output) {
+            if (o.fd) relay_.forward(o, source(w));
+          }
+        }
+        handle(w, *msg_);
+      }
+    }
+    kill_overdue();
+    wake_waiting();
+    for (unsigned n = ledger_.replacements_needed(); n > 0; --n) spawn();
+    stepped_ = true;
+    last_step_ = Clock::now();
+    out_.retries = ledger_.retries();
+    return live_ > 0;
+  }
+
+  std::vector<Published> take_published() { return std::exchange(out_.published, {}); }
+  std::vector<SmallResult> take_small() { return std::exchange(small_, {}); }
+
+  void release(std::size_t task, std::uint64_t shm_bytes) {
+    shm_used_ -= std::min<std::size_t>(shm_used_, shm_bytes);
+    ledger_.release(task);
+    wake_waiting();
+  }
+
+ private:
+  struct Polled {
+    Worker* worker;
+    OutputPipe* pipe;  // null: the worker's socket
+  };
+
+  bool running(const Worker& w) const noexcept { return w.socket && ledger_.task_of(w.slot) != no_task; }
+  LineSource source(const Worker& w) const noexcept { return {w.id, ledger_.task_of(w.slot)}; }
+
+  bool reporting() const noexcept { return config_.progress != nullptr && *config_.progress; }
+  void report() {
+    const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+    (*config_.progress)(Progress{config_.name, tasks_done_, ledger_.tasks(), bytes_done_, bytes_total_, seconds});
+  }
+
+  void spawn() {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+      throw Error(fmt::format("cannot create a worker channel: {}", std::strerror(errno)));
+    }
+    UniqueFd parent_end(sv[0]), child_end(sv[1]);
+    UniqueFd out_read[2], out_write[2];
+    if (config_.output != WorkerOutput::inherit) {
+      for (int i = 0; i < 2; ++i) {
+        int p[2];
+        if (::pipe2(p, O_CLOEXEC) != 0) {
+          throw Error(fmt::format("cannot create a worker output pipe: {}", std::strerror(errno)));
+        }
+        out_read[i].reset(p[0]);
+        out_write[i].reset(p[1]);
+      }
+    }
+    // Whatever stdio holds now would otherwise be written once by each child as well.
+    std::fflush(nullptr);
+    const pid_t pid = ::fork();
+    if (pid < 0) throw Error(fmt::format("cannot fork a worker: {}", std::strerror(errno)));
+    if (pid == 0) {
+      // Keep only this worker's ends: a copy of another channel's parent end would stop
+      // that worker from seeing EOF when the parent dies.
+      ::close(parent_end.release());
+      for (auto& w : workers_) {
+        ::close(w.socket.release());
+        for (auto& o : w.output) ::close(o.fd.release());
+      }
+      if (out_write[0]) {
+        ::close(out_read[0].release());
+        ::close(out_read[1].release());
+        ::dup2(out_write[0].get(), STDOUT_FILENO);  // dup2 leaves the copies inheritable
+        ::dup2(out_write[1].get(), STDERR_FILENO);
+        ::close(out_write[0].release());
+        ::close(out_write[1].release());
+        // A pipe makes stdout fully buffered; lines should still arrive as they are written.
+        std::setvbuf(stdout, nullptr, _IOLBF, 0);
+      }
+      worker_main(child_end.get(), work_, config_, parent_);
+    }
+    ChildProcess child(pid);  // owned at once: reaped even if what follows throws
+    Worker& w = workers_.emplace_back();
+    w.process = std::move(child);
+    w.socket = std::move(parent_end);
+    w.slot = ledger_.add_worker();
+    w.id = ++out_.workers;
+    for (int i = 0; i < 2; ++i) {
+      if (!out_read[i]) continue;
+      ::fcntl(out_read[i].get(), F_SETFL, O_NONBLOCK);
+      w.output[i].fd = std::move(out_read[i]);
+      w.output[i].target = i + 1;
+    }
+    ++live_;
+    assign(w);
+  }
+
+  // Waiting workers take the tasks the window now allows, and retries.
+  void wake_waiting() {
+    for (auto& w : workers_) {
+      if (w.socket && ledger_.waiting(w.slot) && ledger_.can_wake()) assign(w);
+    }
+  }
+
+  void assign(Worker& w) {
+    const Assignment a = ledger_.assign(w.slot);
+    w.deadline = Clock::time_point::max();
+    switch (a.kind) {
+      case Assignment::run:
+        if (config_.task_timeout > 0 && config_.task_timeout < 1e9) {
+          w.deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                          std::chrono::duration<double>(config_.task_timeout));
+        }
+        send_message(w.socket.get(), Kind::task, a.task, a.attempt);
+        break;
+      case Assignment::wait:
+        break;
+      case Assignment::finish:
+        send_message(w.socket.get(), Kind::finish, 0, 0);
+        break;
+    }
+  }
+
+  int poll_timeout_ms() const {
+    Clock::time_point first = Clock::time_point::max();
+    for (const auto& w : workers_) {
+      if (running(w)) first = std::min(first, w.deadline);
+    }
+    if (first == Clock::time_point::max()) return -1;
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(first - Clock::now()).count();
+    return static_cast<int>(std::clamp<long long>(ms + 1, 0, 60000));
+  }
+
+  void kill_overdue() {
+    const auto now = Clock::now();
+    for (auto& w : workers_) {
+      if (running(w) && w.deadline <= now && w.failure.empty()) {
+        w.failure = fmt::format("worker process {} was killed after the task ran past its {} s timeout",
+                                w.process.pid(), config_.task_timeout);
+        ::kill(w.process.pid(), SIGKILL);
+      }
+    }
+  }
+
+  void handle(Worker& w, Message& msg) {
+    UniqueFd received;
+    if (!recv_message(w.socket.get(), msg, &received)) {
+      ended(w);
+      return;
+    }
+    switch (msg.h.kind) {
+      case Kind::done: {
+        out_.records += msg.h.b;
+        const std::size_t task = ledger_.task_of(w.slot);
+        if (ledger_.task_done(w.slot) && reporting()) {  // a task that ran again is counted once
+          ++tasks_done_;
+          bytes_done_ += work_.task_bytes(task);
+          report();
+        }
+        if (!w.failure.empty()) {  // being killed: it gets no new task, its EOF comes next
+          ledger_.stand_by(w.slot);
+          break;
+        }
+        assign(w);
+        break;
+      }
+      case Kind::reserve: {
+        const std::size_t bytes = msg.h.a;
+        if (shm_used_ + bytes <= config_.shm_budget) {
+          shm_used_ += bytes;
+          w.reserved += bytes;
+          send_message(w.socket.get(), Kind::grant, 0, 0);
+        } else if (!config_.spill_dir.empty()) {
+          send_message(w.socket.get(), Kind::spill, 0, 0, config_.spill_dir);
+        } else {
+          send_message(w.socket.get(), Kind::deny, 0, 0,
+                       fmt::format("the shared-memory budget of {} bytes is spent ({} held, {} more asked) and "
+                                   "spilling is off; raise PoolOptions::shm_budget or set a spill_dir",
+                                   config_.shm_budget, shm_used_, bytes));
+        }
+        break;
+      }
+      case Kind::publish: {
+        if (!received) throw Error("worker channel: a published segment arrived without its descriptor");
+        const bool spilled = msg.h.c != 0;
+        if (spilled) {
+          out_.spilled_bytes += msg.h.b;
+        } else {
+          w.reserved -= std::min<std::size_t>(w.reserved, msg.h.b);
+          out_.shm_bytes += msg.h.b;
+        }
+        out_.published.push_back(Published{std::move(received), msg.h.a, msg.h.b, spilled});
+        ledger_.published(w.slot);
+        break;
+      }
+      case Kind::failed:
+        if (msg.h.c == 1) throw InputError(std::string(msg.body()));
+        if (config_.retry_exceptions && msg.h.a != no_task) {
+          w.failure = std::string(msg.body());  // the worker exits next; ended() retries
+        } else {
+          const std::string task = msg.h.a == no_task ? "while finishing" : "task " + work_.describe_task(msg.h.a);
+          throw JobError(fmt::format("{} {}: {}", label_, task, msg.body()));
+        }
+        break;
+      case Kind::finished:
+        out_.records += msg.h.b;
+        ledger_.finished(w.slot);
+        break;
+      case Kind::small:
+        small_.push_back(SmallResult{msg.h.a, std::string(msg.body())});
+        ledger_.published(w.slot);
+        break;
+      default:
+        throw Error("worker channel: unexpected message");
+    }
+  }
+
+  // The worker's socket reached EOF: it has exited, normally after `finished`, or it died.
+  void ended(Worker& w) {
+    const pid_t pid = w.process.pid();
+    const int status = w.process.wait();
+    w.socket.reset();
+    // What it wrote before it ended is in its pipes now; a process it started may still
+    // hold them open, so read what is there and stop at that.
+    for (auto& o : w.output) relay_.drain(o, source(w));
+    --live_;
+    shm_used_ -= std::min(shm_used_, w.reserved);  // granted, never published: gone with the worker
+    w.reserved = 0;
+    const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    const std::size_t lost = ledger_.lost_task(w.slot);
+    // A mapped input file that shrank kills its reader with SIGBUS: that is the input's fault.
+    if (lost != no_task && WIFSIGNALED(status) && w.failure.empty()) work_.diagnose_crash(lost);
+    ledger_.worker_ended(
+        w.slot, WorkerEnd{clean,
+                          !w.failure.empty() ? w.failure
+                                             : fmt::format("worker process {} {}", pid, describe_wait_status(status)),
+                          describe_wait_status(status)});
+  }
+
+  DefaultSigchld sigchld_;  // first: in force before any worker is forked, until all are reaped
+  PhaseWork& work_;
+  const PhaseConfig& config_;
+  std::string label_;  // "map", or "count words: map" for a named job
+  TaskLedger ledger_;
+  OutputRelay relay_;
+  std::size_t shm_used_;
+  pid_t parent_;
+  std::size_t tasks_done_ = 0;
+  std::uint64_t bytes_done_ = 0, bytes_total_ = 0;
+  Clock::time_point started_;
+  std::deque<Worker> workers_;  // a deque: spawning never moves a Worker
+  unsigned live_ = 0;
+  PhaseOutcome out_;
+  std::unique_ptr<Message> msg_ = std::make_unique<Message>();
+  std::vector<pollfd> fds_;
+  std::vector<Polled> polled_;
+  std::vector<SmallResult> small_;  // results that came in messages (WorkerLink::publish_small)
+  bool stepped_ = false;
+  Clock::time_point last_step_{};
+};
+
+PhaseOutcome run_phase(std::size_t tasks, PhaseWork& work, const PhaseConfig& config) {
+  if (tasks == 0) return {};
+  Scheduler scheduler(tasks, work, config);
+  return scheduler.run();
+}
+
+PhaseRun::PhaseRun(std::size_t tasks, PhaseWork& work, const PhaseConfig& config)
+    : scheduler_(std::make_unique<Scheduler>(tasks, work, config)) {
+  if (tasks != 0) scheduler_->start();
+}
+PhaseRun::~PhaseRun() = default;
+bool PhaseRun::step() { return scheduler_->step(); }
+std::vector<Published> PhaseRun::take_published() { return scheduler_->take_published(); }
+std::vector<SmallResult> PhaseRun::take_small() { return scheduler_->take_small(); }
+void PhaseRun::release(std::size_t task, std::uint64_t shm_bytes) { scheduler_->release(task, shm_bytes); }
+
+}  // namespace mapreduce::detail

@@ -1,0 +1,14 @@
+#pragma once
+// What a forked worker runs: it takes tasks from the parent over its socket, runs them,
+// reports each, and exits when told to finish (or when the parent is gone).
+#include <sys/types.h>
+
+#include "mapreduce/detail/phase.hpp"
+
+namespace mapreduce::detail {
+
+// Never returns: the worker ends with _exit, so the parent's atexit handlers and static
+// destructors are never run in it.
+[[noreturn]] void worker_main(int sock, PhaseWork& work, const PhaseConfig& config, pid_t parent);
+
+}  // namespace mapreduce::detail
