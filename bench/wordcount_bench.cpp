@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include <mapreduce/detail/system.hpp>
 #include <mapreduce/mapreduce.hpp>
 
 #include "baselines.hpp"
