@@ -17,7 +17,7 @@
 
 #include <mapreduce/error.hpp>
 #include <mapreduce/interrupt.hpp>
-#include <mapreduce/output.hpp>
+#include "output.hpp"
 #include <mapreduce/progress.hpp>
 
 namespace cli {
@@ -87,11 +87,11 @@ class ArgReader {
 };
 
 /// The value of --format: tsv, csv or json; a UsageError naming `flag` otherwise.
-inline mapreduce::OutputFormat parse_format(std::string_view flag, std::string_view text) {
+inline programs::OutputFormat parse_format(std::string_view flag, std::string_view text) {
   if (text != "tsv" && text != "csv" && text != "json") {
     throw UsageError(fmt::format("{} takes tsv, csv or json, not '{}'", flag, text));
   }
-  return mapreduce::parse_output_format(text);
+  return programs::parse_output_format(text);
 }
 
 /// When the progress line shows: when standard error is a terminal, always, or never.

@@ -1,5 +1,6 @@
 #pragma once
-// Writing (key, value) results as TSV, CSV or JSON, correctly escaped for any key bytes.
+// Writing (key, value) results as TSV, CSV or JSON, correctly escaped for any key bytes:
+// what the example programs print, so it lives with them rather than in the library.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -8,9 +9,9 @@
 
 #include <fmt/format.h>
 
-#include "mapreduce/error.hpp"
+#include <mapreduce/error.hpp>
 
-namespace mapreduce {
+namespace programs {
 
 /// The output formats of the programs (and of write_pairs).
 enum class OutputFormat { tsv, csv, json };
@@ -20,10 +21,8 @@ inline OutputFormat parse_output_format(std::string_view name) {
   if (name == "tsv") return OutputFormat::tsv;
   if (name == "csv") return OutputFormat::csv;
   if (name == "json") return OutputFormat::json;
-  throw OptionsError(fmt::format("unknown format '{}' (tsv, csv or json)", name));
+  throw mapreduce::OptionsError(fmt::format("unknown format '{}' (tsv, csv or json)", name));
 }
-
-namespace detail {
 
 // TSV has no quoting: tab, newline, carriage return and backslash are written as \t, \n,
 // \r and \\ (the convention of PostgreSQL's text format), so every line is one record.
@@ -105,8 +104,6 @@ inline void append_json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
-}  // namespace detail
-
 /// Appends `pairs` to `out` in `format`: TSV lines `key<TAB>value`, CSV with a header line
 /// (`key_name,value_name`), or a JSON array of objects `{"key_name": ..., "value_name": ...}`.
 /// Values are numbers (anything fmt formats). See the escaping rules above.
@@ -116,17 +113,17 @@ void write_pairs(std::string& out, const std::vector<std::pair<K, V>>& pairs, Ou
   switch (format) {
     case OutputFormat::tsv:
       for (const auto& [k, v] : pairs) {
-        detail::append_tsv_field(out, k);
+        append_tsv_field(out, k);
         fmt::format_to(std::back_inserter(out), "\t{}\n", v);
       }
       break;
     case OutputFormat::csv:
-      detail::append_csv_field(out, key_name);
+      append_csv_field(out, key_name);
       out += ',';
-      detail::append_csv_field(out, value_name);
+      append_csv_field(out, value_name);
       out += '\n';
       for (const auto& [k, v] : pairs) {
-        detail::append_csv_field(out, k);
+        append_csv_field(out, k);
         fmt::format_to(std::back_inserter(out), ",{}\n", v);
       }
       break;
@@ -134,11 +131,11 @@ void write_pairs(std::string& out, const std::vector<std::pair<K, V>>& pairs, Ou
       out += '[';
       for (std::size_t i = 0; i < pairs.size(); ++i) {
         out += i == 0 ? "\n  {" : ",\n  {";
-        detail::append_json_string(out, key_name);
+        append_json_string(out, key_name);
         out += ": ";
-        detail::append_json_string(out, pairs[i].first);
+        append_json_string(out, pairs[i].first);
         out += ", ";
-        detail::append_json_string(out, value_name);
+        append_json_string(out, value_name);
         fmt::format_to(std::back_inserter(out), ": {}}}", pairs[i].second);
       }
       out += pairs.empty() ? "]\n" : "\n]\n";
@@ -146,4 +143,4 @@ void write_pairs(std::string& out, const std::vector<std::pair<K, V>>& pairs, Ou
   }
 }
 
-}  // namespace mapreduce
+}  // namespace programs

@@ -26,8 +26,8 @@
 #include <boost/process/search_path.hpp>
 #include <fmt/format.h>
 
-#include <mapreduce/detail/phase.hpp>
 #include <mapreduce/error.hpp>
+#include <mapreduce/wait_status.hpp>
 
 namespace stream {
 
@@ -113,9 +113,8 @@ class CommandFailed : public mapreduce::Error {
   using mapreduce::Error::Error;
 };
 
-namespace detail {
+// The command's pipes never block the worker: it writes and reads both in one poll loop.
 inline void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
-}  // namespace detail
 
 /// Runs `command` with the pieces of `input`, one after the other, on its stdin (so a
 /// partition's lines go from where they are, never copied into one string), and calls
@@ -146,8 +145,8 @@ std::uint64_t run_command(const Command& command, std::span<const std::string_vi
   ::signal(SIGPIPE, SIG_IGN);
   int in = to_child.native_sink();
   const int out = from_child.native_source();
-  detail::set_nonblocking(in);
-  detail::set_nonblocking(out);
+  set_nonblocking(in);
+  set_nonblocking(out);
   std::string pending;  // the start of a line not ended yet
   std::uint64_t lines = 0;
   auto take_lines = [&](bool at_end) {
@@ -221,7 +220,7 @@ std::uint64_t run_command(const Command& command, std::span<const std::string_vi
   child.wait();
   const int status = child.native_exit_code();
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    throw CommandFailed(fmt::format("{} '{}' {}", command.role, command.text, mapreduce::detail::describe_wait_status(status)));
+    throw CommandFailed(fmt::format("{} '{}' {}", command.role, command.text, mapreduce::describe_wait_status(status)));
   }
   return lines;
 }

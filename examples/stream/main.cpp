@@ -93,7 +93,7 @@ struct Options {
   bool output_dir = false;  // `output` is a directory: one file per partition
   enum class Sort { none, key, count } sort = Sort::none;
   std::size_t top = 0;
-  mapreduce::OutputFormat format = mapreduce::OutputFormat::tsv;
+  programs::OutputFormat format = programs::OutputFormat::tsv;
   bool stats = false;
   bool verbose = false;
   cli::ProgressMode progress = cli::ProgressMode::automatic;
@@ -233,14 +233,14 @@ bool is_json_number(std::string_view v) {
 // one): TSV as the reducer wrote it; CSV and JSON from each line's key and value.
 class OutputWriter {
  public:
-  OutputWriter(std::FILE* file, std::string name, mapreduce::OutputFormat format)
+  OutputWriter(std::FILE* file, std::string name, programs::OutputFormat format)
       : file_(file), name_(std::move(name)), format_(format) {
-    if (format_ == mapreduce::OutputFormat::csv) put("key,value\n");
-    if (format_ == mapreduce::OutputFormat::json) put("[");
+    if (format_ == programs::OutputFormat::csv) put("key,value\n");
+    if (format_ == programs::OutputFormat::json) put("[");
   }
   // `lines`: whole lines, each ended by a newline.
   void write(std::string_view lines) {
-    if (format_ == mapreduce::OutputFormat::tsv) {
+    if (format_ == programs::OutputFormat::tsv) {
       put(lines);
       return;
     }
@@ -249,20 +249,20 @@ class OutputWriter {
       const std::size_t nl = lines.find('\n');
       const auto [key, value] = split_line(lines.substr(0, nl));
       lines.remove_prefix(nl == std::string_view::npos ? lines.size() : nl + 1);
-      if (format_ == mapreduce::OutputFormat::csv) {
-        mapreduce::detail::append_csv_field(out, key);
+      if (format_ == programs::OutputFormat::csv) {
+        programs::append_csv_field(out, key);
         out += ',';
-        mapreduce::detail::append_csv_field(out, value);
+        programs::append_csv_field(out, value);
         out += '\n';
       } else {
         out += first_ ? "\n  {\"key\": " : ",\n  {\"key\": ";
         first_ = false;
-        mapreduce::detail::append_json_string(out, key);
+        programs::append_json_string(out, key);
         out += ", \"value\": ";
         if (is_json_number(value)) {
           out += value;
         } else {
-          mapreduce::detail::append_json_string(out, value);
+          programs::append_json_string(out, value);
         }
         out += '}';
       }
@@ -270,7 +270,7 @@ class OutputWriter {
     put(out);
   }
   void close() {
-    if (format_ == mapreduce::OutputFormat::json) put(first_ ? "]\n" : "\n]\n");
+    if (format_ == programs::OutputFormat::json) put(first_ ? "]\n" : "\n]\n");
     const bool ok = file_ == stdout ? std::fflush(file_) == 0 : std::fclose(file_) == 0;
     file_ = nullptr;
     if (!ok) throw mapreduce::Error(fmt::format("{}: cannot write the output", name_));
@@ -290,7 +290,7 @@ class OutputWriter {
   }
   std::FILE* file_;
   std::string name_;
-  mapreduce::OutputFormat format_;
+  programs::OutputFormat format_;
   bool first_ = true;
 };
 

@@ -65,7 +65,7 @@ struct Options {
   std::size_t top = 0;  // 0: all
   bool stats = false;
   bool sort_by_key = false;
-  mapreduce::OutputFormat format = mapreduce::OutputFormat::tsv;
+  programs::OutputFormat format = programs::OutputFormat::tsv;
   std::string output;  // empty: standard output
   using Progress = cli::ProgressMode;
   Progress progress = Progress::automatic;
@@ -153,7 +153,7 @@ inline void write_counts(std::vector<std::pair<std::string, std::uint64_t>> coun
     mapreduce::sort_by_value_desc(counts);
   }
   std::string out;
-  mapreduce::write_pairs(out, counts, options.format, "word", "count");
+  programs::write_pairs(out, counts, options.format, "word", "count");
   std::FILE* f = options.output.empty() ? stdout : std::fopen(options.output.c_str(), "wb");
   if (f == nullptr) throw mapreduce::Error(fmt::format("{}: cannot open for writing: {}", options.output, std::strerror(errno)));
   const bool written = std::fwrite(out.data(), 1, out.size(), f) == out.size();

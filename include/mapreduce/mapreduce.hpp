@@ -9,7 +9,6 @@
 #include "mapreduce/input.hpp"
 #include "mapreduce/interrupt.hpp"
 #include "mapreduce/key.hpp"
-#include "mapreduce/output.hpp"
 #include "mapreduce/partition.hpp"
 #include "mapreduce/pool.hpp"
 #include "mapreduce/progress.hpp"
