@@ -148,7 +148,7 @@ const char* FilePlan::mapped(std::uint32_t file) {
     mapped_order_.pop_front();
   }
   maps_[file] = MappedRegion::map(fd, f.size, false, f.name);
-  ::madvise(maps_[file].data(), f.size, MADV_SEQUENTIAL);
+  maps_[file].advise_sequential();
   mapped_order_.push_back(file);
   return maps_[file].data();
 }

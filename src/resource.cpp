@@ -9,6 +9,9 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <boost/interprocess/detail/os_file_functions.hpp>
+#include <boost/interprocess/exceptions.hpp>
+#include <boost/interprocess/mapped_region.hpp>
 #include <fmt/format.h>
 
 #include "mapreduce/error.hpp"
@@ -22,21 +25,53 @@ void UniqueFd::reset(int fd) noexcept {
   fd_ = fd;
 }
 
+namespace bip = boost::interprocess;
+
+namespace {
+
+// What mapped_region's constructor asks of a "MemoryMappable": the handle to map (and, as
+// Boost's own mappables offer it, the mode it is open in). Boost's mappables open what they
+// map themselves, by path (file_mapping) or by a name in /dev/shm (shared_memory_object),
+// and a name there would outlive a worker killed by SIGKILL. This one lends the descriptor
+// the engine already holds (a memfd, an O_TMPFILE spill file, an input file): nothing is
+// named, nothing opened. It borrows the descriptor; mmap needs it only while mapping.
+class BorrowedFd {
+ public:
+  BorrowedFd(int fd, bip::mode_t mode) noexcept : fd_(fd), mode_(mode) {}
+  [[nodiscard]] bip::mapping_handle_t get_mapping_handle() const noexcept {
+    return bip::ipcdetail::mapping_handle_from_file_handle(fd_);
+  }
+  [[nodiscard]] bip::mode_t get_mode() const noexcept { return mode_; }
+
+ private:
+  int fd_;
+  bip::mode_t mode_;
+};
+
+}  // namespace
+
+struct MappedRegion::Region {
+  bip::mapped_region region;
+};
+
+void MappedRegion::Unmap::operator()(Region* r) const noexcept { delete r; }  // munmap; never throws
+
 MappedRegion MappedRegion::map(int fd, std::size_t size, bool writable, const std::string& what) {
   MappedRegion r;
-  if (size == 0) return r;
-  const int prot = writable ? PROT_READ | PROT_WRITE : PROT_READ;
-  void* p = ::mmap(nullptr, size, prot, MAP_SHARED, fd, 0);
-  if (p == MAP_FAILED) throw Error(fmt::format("{}: cannot map {} bytes: {}", what, size, std::strerror(errno)));
-  r.data_ = p;
+  if (size == 0) return r;  // to mapped_region, a size of 0 means "the whole file"
+  try {
+    r.region_.reset(new Region{bip::mapped_region(BorrowedFd(fd, writable ? bip::read_write : bip::read_only),
+                                                  writable ? bip::read_write : bip::read_only, 0, size)});
+  } catch (const bip::interprocess_exception& e) {
+    throw Error(fmt::format("{}: cannot map {} bytes: {}", what, size, e.what()));
+  }
+  r.data_ = static_cast<char*>(r.region_->region.get_address());
   r.size_ = size;
   return r;
 }
 
-void MappedRegion::reset() noexcept {
-  if (data_ != nullptr) ::munmap(data_, size_);
-  data_ = nullptr;
-  size_ = 0;
+void MappedRegion::advise_sequential() const noexcept {
+  if (region_) region_->region.advise(bip::mapped_region::advice_sequential);
 }
 
 SharedSegment SharedSegment::create(std::size_t bytes) {

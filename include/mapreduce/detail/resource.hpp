@@ -1,7 +1,12 @@
 #pragma once
 // RAII owners of the OS resources a job holds: file descriptors, mappings and shared
 // segments. Their destructors never throw; an exception never leaves one behind.
+//
+// This header is reached from the public ones (pool.hpp -> detail/jobs.hpp ->
+// detail/phase.hpp -> here), so it includes no OS or Boost header: users of the library
+// must not get <sys/mman.h>, <fcntl.h> or Boost.Interprocess with it.
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -29,32 +34,49 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-// A memory mapping, unmapped on destruction.
+// A shared mapping of a descriptor the engine holds, unmapped on destruction. The mapping
+// is a boost::interprocess::mapped_region, but only src/resource.cpp sees that type: its
+// header brings the OS headers this one must keep out. So the region is held through a
+// pointer (one allocation per mapping, beside an mmap system call), and its address and
+// size are copied here, so that data() and size() stay inline on the hot paths.
 class MappedRegion {
  public:
   MappedRegion() noexcept = default;
   MappedRegion(MappedRegion&& o) noexcept
-      : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+      : region_(std::move(o.region_)), data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
   MappedRegion& operator=(MappedRegion&& o) noexcept {
     if (this != &o) {
-      reset();
+      region_ = std::move(o.region_);
       data_ = std::exchange(o.data_, nullptr);
       size_ = std::exchange(o.size_, 0);
     }
     return *this;
   }
-  ~MappedRegion() { reset(); }
+  ~MappedRegion() = default;
 
-  // Maps `size` bytes of `fd` shared; an empty size maps nothing. `what` names the
-  // mapping in the error message.
+  // Maps `size` bytes of `fd` shared; an empty size maps nothing (mapped_region cannot map
+  // 0 bytes). The descriptor is only borrowed: it may be closed once this returns. Throws
+  // Error, whose message names `what` and the reason.
   static MappedRegion map(int fd, std::size_t size, bool writable, const std::string& what);
 
-  [[nodiscard]] char* data() const noexcept { return static_cast<char*>(data_); }
+  [[nodiscard]] char* data() const noexcept { return data_; }
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
-  void reset() noexcept;
+  // Tells the kernel the pages will be read in order (read ahead, drop behind). A hint: a
+  // failure changes nothing but speed, so it is ignored.
+  void advise_sequential() const noexcept;
+  void reset() noexcept {
+    region_.reset();
+    data_ = nullptr;
+    size_ = 0;
+  }
 
  private:
-  void* data_ = nullptr;
+  struct Region;  // a boost::interprocess::mapped_region, defined in src/resource.cpp
+  struct Unmap {
+    void operator()(Region* r) const noexcept;
+  };
+  std::unique_ptr<Region, Unmap> region_;
+  char* data_ = nullptr;
   std::size_t size_ = 0;
 };
 
@@ -75,6 +97,9 @@ class SharedSegment {
   [[nodiscard]] std::size_t size() const noexcept { return region_.size(); }
   [[nodiscard]] int fd() const noexcept { return fd_.get(); }
   [[nodiscard]] bool in_file() const noexcept { return in_file_; }
+  // For a reducer about to read its runs from start to end (a spilled run then reads
+  // ahead from disk). A hint; see MappedRegion::advise_sequential.
+  void advise_sequential() const noexcept { region_.advise_sequential(); }
 
  private:
   UniqueFd fd_;

@@ -1,14 +1,20 @@
 #pragma once
-#include <sys/mman.h>
-
 #include <cstddef>
-#include <cstdint>
 #include <memory>
-#include <new>
 #include <type_traits>
 #include <utility>
 
 namespace mapreduce::detail {
+
+// Arrays of this many bytes or more are aligned on, and ask for, transparent huge pages.
+inline constexpr std::size_t huge_page_bytes = std::size_t(2) << 20;
+
+// `bytes` bytes of the kernel's zero pages, private to this process (nullptr for 0); with
+// `huge`, aligned on huge_page_bytes and advised MADV_HUGEPAGE. Throws std::bad_alloc.
+// Out of line (src/slot_array.cpp) so that this header, reached from the public ones,
+// does not bring <sys/mman.h> to users; they run once per table growth, not per element.
+void* allocate_zeroed(std::size_t bytes, bool huge);
+void release_zeroed(void* p, std::size_t bytes) noexcept;
 
 // A zero-initialized array for hash-table slots. Slots that are trivially copyable come
 // straight from mmap: the kernel's pages are already zero (so an empty table costs no
@@ -17,32 +23,14 @@ namespace mapreduce::detail {
 template <class T>
 class SlotArray {
   static constexpr bool mapped = std::is_trivially_copyable_v<T>;
-  static constexpr std::size_t huge_page = std::size_t(2) << 20;
 
  public:
   SlotArray() noexcept = default;
   explicit SlotArray(std::size_t n) : n_(n) {
     if constexpr (mapped) {
       const std::size_t bytes = n * sizeof(T);
-      if (bytes >= huge_page) {
-        // Over-allocate to align on a huge page, then trim the ends.
-        const std::size_t len = bytes + huge_page;
-        void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED) throw std::bad_alloc();
-        auto* base = static_cast<char*>(p);
-        auto* aligned = reinterpret_cast<char*>((reinterpret_cast<std::uintptr_t>(base) + huge_page - 1) & ~(huge_page - 1));
-        if (aligned > base) ::munmap(base, static_cast<std::size_t>(aligned - base));
-        const std::size_t tail = static_cast<std::size_t>(base + len - (aligned + bytes));
-        if (tail > 0) ::munmap(aligned + bytes, tail);
-        ::madvise(aligned, bytes, MADV_HUGEPAGE);
-        data_ = reinterpret_cast<T*>(aligned);
-        bytes_ = bytes;
-      } else {
-        void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED) throw std::bad_alloc();
-        data_ = static_cast<T*>(p);
-        bytes_ = bytes;
-      }
+      data_ = static_cast<T*>(allocate_zeroed(bytes, bytes >= huge_page_bytes));
+      bytes_ = bytes;
     } else {
       owned_ = std::make_unique<T[]>(n);
       data_ = owned_.get();
@@ -68,7 +56,7 @@ class SlotArray {
 
  private:
   void release() noexcept {
-    if (bytes_ != 0) ::munmap(data_, bytes_);
+    if (bytes_ != 0) release_zeroed(data_, bytes_);
     owned_.reset();
     data_ = nullptr;
     bytes_ = 0;
