@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "mapreduce/detail/mpi_format.hpp"
 #include "mapreduce/detail/run_format.hpp"
 #include "mapreduce/error.hpp"
 
@@ -22,20 +23,6 @@ constexpr std::size_t piece_bytes = std::size_t(1) << 30;
 
 void check(int rc, const char* what) {
   if (rc != MPI_SUCCESS) throw Error(fmt::format("MPI: {} failed (error {})", what, rc));
-}
-
-template <class T>
-void append(std::vector<char>& out, const T& v) {
-  const auto* p = reinterpret_cast<const char*>(&v);
-  out.insert(out.end(), p, p + sizeof(T));
-}
-
-template <class T>
-T take(const char*& p) {
-  T v;
-  std::memcpy(&v, p, sizeof(T));
-  p += sizeof(T);
-  return v;
 }
 
 // Posts the sends or receives of one buffer in pieces; tags number the pieces.
@@ -176,29 +163,21 @@ void mpi_agree(MPI_Comm comm, std::exception_ptr failure) {
   throw JobError(fmt::format("rank {}: {}", first, text));
 }
 
-// Per destination: for each of this rank's run sets, [u32 count of partitions][u32 tagged]
-// then [u32 partition][u64 records][u64 bytes][bytes] for each partition it owns.
+// Per destination rank, a block per run set holding the runs of the partitions it owns.
 std::vector<std::vector<char>> runs_for_exchange(const std::vector<Published>& runs, int ranks) {
   std::vector<std::vector<char>> out(static_cast<std::size_t>(ranks));
+  const auto stride = static_cast<std::uint32_t>(ranks);
   for (const Published& r : runs) {
     const SharedSegment seg = SharedSegment::open(r.fd.get());
     const RunSetView view(seg.data(), seg.size());
     for (int d = 0; d < ranks; ++d) {
       auto& buf = out[static_cast<std::size_t>(d)];
       std::uint32_t n = 0;
-      for (std::uint32_t p = static_cast<std::uint32_t>(d); p < view.partitions(); p += static_cast<std::uint32_t>(ranks)) {
-        n += view.count(p) > 0 ? 1 : 0;
-      }
+      for (auto p = static_cast<std::uint32_t>(d); p < view.partitions(); p += stride) n += view.count(p) > 0 ? 1 : 0;
       if (n == 0) continue;
-      append(buf, n);
-      append(buf, std::uint32_t(view.tagged() ? 1 : 0));
-      for (std::uint32_t p = static_cast<std::uint32_t>(d); p < view.partitions(); p += static_cast<std::uint32_t>(ranks)) {
-        if (view.count(p) == 0) continue;
-        const std::string_view run = view.run(p);
-        append(buf, p);
-        append(buf, view.count(p));
-        append(buf, std::uint64_t(run.size()));
-        buf.insert(buf.end(), run.begin(), run.end());
+      append_run_set_block(buf, n, view.tagged());
+      for (auto p = static_cast<std::uint32_t>(d); p < view.partitions(); p += stride) {
+        if (view.count(p) != 0) append_run(buf, TravellingRun{p, view.count(p), view.run(p)});
       }
     }
   }
@@ -208,36 +187,27 @@ std::vector<std::vector<char>> runs_for_exchange(const std::vector<Published>& r
 std::vector<Published> runs_from_exchange(const std::vector<std::vector<char>>& received, std::uint32_t partitions) {
   std::vector<Published> out;
   for (const auto& buf : received) {
-    for (const char* p = buf.data(); p < buf.data() + buf.size();) {
-      const auto n = take<std::uint32_t>(p);
-      const auto tagged = take<std::uint32_t>(p);
-      // One run set block: rebuild it as a run set segment with every partition, the
-      // partitions this rank does not own left empty.
-      std::vector<std::uint64_t> bytes(partitions, 0), counts(partitions, 0);
-      std::vector<const char*> data(partitions, nullptr);
-      for (std::uint32_t i = 0; i < n; ++i) {
-        const auto part = take<std::uint32_t>(p);
-        if (part >= partitions) throw Error("MPI exchange: a run of an unknown partition arrived");
-        counts[part] = take<std::uint64_t>(p);
-        bytes[part] = take<std::uint64_t>(p);
-        data[part] = p;
-        p += bytes[part];
-      }
-      const std::size_t header = run_set_header_bytes(partitions);
-      std::vector<std::uint64_t> offsets(partitions + 1);
-      offsets[0] = header;
-      for (std::uint32_t q = 0; q < partitions; ++q) offsets[q + 1] = offsets[q] + bytes[q];
-      SharedSegment seg = SharedSegment::create(offsets[partitions]);
-      const RunSetHeader h{run_set_magic, partitions, tagged};
-      std::memcpy(seg.data(), &h, sizeof(h));
-      std::memcpy(seg.data() + sizeof(h), offsets.data(), offsets.size() * 8);
-      std::memcpy(seg.data() + sizeof(h) + offsets.size() * 8, counts.data(), counts.size() * 8);
-      for (std::uint32_t q = 0; q < partitions; ++q) {
-        if (bytes[q] != 0) std::memcpy(seg.data() + offsets[q], data[q], bytes[q]);
-      }
-      out.push_back(Published{UniqueFd(::dup(seg.fd())), 0, offsets[partitions], false});
-      if (!out.back().fd) throw Error("MPI exchange: cannot keep a received run set");
-    }
+    for_each_run_set_block(
+        std::string_view(buf.data(), buf.size()), partitions,
+        [&](bool tagged, const std::vector<TravellingRun>& runs) {
+          // One run set block: rebuild it as a run set segment with every partition, the
+          // partitions this rank does not own left empty.
+          std::vector<std::uint64_t> bytes(partitions, 0), counts(partitions, 0);
+          std::vector<const char*> data(partitions, nullptr);
+          for (const TravellingRun& r : runs) {
+            counts[r.partition] = r.records;
+            bytes[r.partition] = r.data.size();
+            data[r.partition] = r.data.data();
+          }
+          const std::vector<std::uint64_t> offsets = run_set_offsets(bytes);
+          SharedSegment seg = SharedSegment::create(offsets.back());
+          write_run_set_header(seg.data(), tagged, offsets, counts);
+          for (std::uint32_t q = 0; q < partitions; ++q) {
+            if (bytes[q] != 0) std::memcpy(seg.data() + offsets[q], data[q], bytes[q]);
+          }
+          out.push_back(Published{UniqueFd(::dup(seg.fd())), 0, offsets.back(), false});
+          if (!out.back().fd) throw Error("MPI exchange: cannot keep a received run set");
+        });
   }
   return out;
 }
@@ -246,25 +216,19 @@ std::vector<char> reduced_for_gather(const std::vector<Published>& outputs) {
   std::vector<char> out;
   for (const Published& o : outputs) {
     const SharedSegment seg = SharedSegment::open(o.fd.get());
-    append(out, static_cast<std::uint32_t>(o.tag));
-    append(out, std::uint64_t(seg.size()));
-    out.insert(out.end(), seg.data(), seg.data() + seg.size());
+    append_reduced_block(out, static_cast<std::uint32_t>(o.tag), std::string_view(seg.data(), seg.size()));
   }
   return out;
 }
 
-std::vector<const char*> reduced_in_order(const std::vector<std::vector<char>>& gathered) {
-  std::vector<std::pair<std::uint32_t, const char*>> parts;
+std::vector<std::string_view> reduced_in_order(const std::vector<std::vector<char>>& gathered) {
+  std::vector<std::pair<std::uint32_t, std::string_view>> parts;
   for (const auto& buf : gathered) {
-    for (const char* p = buf.data(); p < buf.data() + buf.size();) {
-      const auto part = take<std::uint32_t>(p);
-      const auto size = take<std::uint64_t>(p);
-      parts.emplace_back(part, p);
-      p += size;
-    }
+    for_each_reduced_block(std::string_view(buf.data(), buf.size()),
+                           [&](std::uint32_t partition, std::string_view data) { parts.emplace_back(partition, data); });
   }
-  std::sort(parts.begin(), parts.end());
-  std::vector<const char*> out;
+  std::sort(parts.begin(), parts.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::string_view> out;
   out.reserve(parts.size());
   for (const auto& [part, data] : parts) out.push_back(data);
   return out;

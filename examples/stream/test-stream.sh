@@ -10,7 +10,7 @@ trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # Input: the project's own text, plus upper case, digits, UTF-8 and odd separators.
-inputs=("$project/README.md" "$project/docs/design.md" "$project/src/phase.cpp" "$project/include/mapreduce/pool.hpp")
+inputs=("$project/README.md" "$project/docs/design.md" "$project/src/scheduler.cpp" "$project/include/mapreduce/pool.hpp")
 printf 'Hello HELLO hello, wörld—Wörld x_y 42 42nd\n\n  tabs\there\r\nlast line without newline' > "$work/mixed.txt"
 inputs+=("$work/mixed.txt")
 "$wordcount" "${inputs[@]}" > "$work/expected"

@@ -90,4 +90,21 @@ constexpr bool is_reducer() {
 }
 }  // namespace detail
 
+namespace detail {
+template <class K, class V, class R, bool Combine = is_combine<R, K, V>()>
+struct ReduceOutput {
+  using type = V;
+};
+template <class K, class V, class R>
+struct ReduceOutput<K, V, R, false> {
+  using type = std::decay_t<std::invoke_result_t<R&, typename KeyTraits<K>::view, std::span<const V>>>;
+};
+}  // namespace detail
+
+/// The value type of a map_reduce result: V for a combine operation, else what the
+/// per-key reducer returns.
+template <class K, class V, class Reducer>
+using reduce_output_t = typename detail::ReduceOutput<K, V, std::decay_t<Reducer>>::type;
+
+
 }  // namespace mapreduce

@@ -4,13 +4,16 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "mapreduce/codec.hpp"
-#include "mapreduce/detail/jobs.hpp"
+#include "mapreduce/detail/pairs_format.hpp"
+#include "mapreduce/detail/reduce_work.hpp"
+#include "mapreduce/detail/task_source.hpp"
 #include "mapreduce/detail/phase.hpp"
 #include "mapreduce/key.hpp"
 
@@ -40,9 +43,7 @@ class Dataset {
     std::uint64_t n = 0;
     for (const auto& p : parts_) {
       const auto seg = detail::SharedSegment::open(p.fd.get());
-      std::uint64_t count;
-      std::memcpy(&count, seg.data(), 8);
-      n += count;
+      n += detail::PairsView<K, V>(seg.data(), seg.size()).count();
     }
     return n;
   }
@@ -57,10 +58,10 @@ class Dataset {
   /// The pairs, in the order Pool::map_reduce would have returned them.
   [[nodiscard]] std::vector<std::pair<K, V>> collect() const {
     std::vector<detail::SharedSegment> segs;
-    std::vector<const char*> data;
+    std::vector<std::string_view> data;
     for (const auto& p : parts_) {
       segs.push_back(detail::SharedSegment::open(p.fd.get()));
-      data.push_back(segs.back().data());
+      data.emplace_back(segs.back().data(), segs.back().size());
     }
     return detail::decode_pairs<K, V>(data);
   }
@@ -75,14 +76,7 @@ class Dataset {
   template <class F>
   void for_each_in_partition(std::size_t i, F&& f) const {
     const auto seg = detail::SharedSegment::open(parts_.at(i).fd.get());
-    const char* r = seg.data();
-    std::uint64_t count;
-    std::memcpy(&count, r, 8);
-    r += 8;
-    for (std::uint64_t k = 0; k < count; ++k) {
-      const auto key = KeyTraits<K>::read(r);
-      f(key, Codec<V>::read(r));
-    }
+    detail::PairsView<K, V>(seg.data(), seg.size()).for_each(f);
   }
 
   /// For the engine: the segments, one per non-empty partition, in partition order.
@@ -105,6 +99,7 @@ class DatasetSource {
     return fmt::format("dataset partition {}", data_.segments()[t].tag);
   }
   void diagnose_crash(std::size_t) const noexcept {}
+  [[nodiscard]] std::uint64_t task_bytes(std::size_t) const noexcept { return 0; }
   template <class F>
   void for_each_input(std::size_t t, F&& f) const {
     // The descriptor was inherited at fork; the segment is mapped for this task only.

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <exception>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -47,9 +48,10 @@ std::size_t mpi_tasks_before(MPI_Comm comm, std::size_t tasks);
 std::vector<Published> runs_from_exchange(const std::vector<std::vector<char>>& received, std::uint32_t partitions);
 // This rank's runs for each destination rank: partition p goes to rank p % ranks.
 std::vector<std::vector<char>> runs_for_exchange(const std::vector<Published>& runs, int ranks);
-// This rank's reduced partitions as [partition u32][bytes u64][data] blocks, and back.
+// This rank's reduced partitions as blocks for rank 0 (mpi_format.hpp), and back, in
+// partition order.
 std::vector<char> reduced_for_gather(const std::vector<Published>& outputs);
-std::vector<const char*> reduced_in_order(const std::vector<std::vector<char>>& gathered);
+std::vector<std::string_view> reduced_in_order(const std::vector<std::vector<char>>& gathered);
 }  // namespace detail
 
 /// A Pool on each rank of an MPI job, working as one: under `mpirun -np K` every rank runs
@@ -66,6 +68,7 @@ std::vector<const char*> reduced_in_order(const std::vector<std::vector<char>>& 
 ///     }
 ///     MPI_Finalize();
 ///
+/// It runs its phases through its local Pool's job runner (Pool::runner()), as Pool does.
 /// Every rank must call map_reduce with the same functions. A failure on any rank (a bad
 /// input, a task out of attempts) is thrown on every rank, naming the rank. A rank that
 /// dies ends the whole MPI job, as MPI does.
@@ -78,7 +81,7 @@ class MpiPool {
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &ranks_);
     // The default partition count follows each machine's CPUs; every rank must use one.
-    pool_.partitions_ = detail::mpi_max(comm_, pool_.partitions_);
+    pool_.runner().set_partitions(detail::mpi_max(comm_, pool_.partitions()));
   }
 
   [[nodiscard]] int rank() const noexcept { return rank_; }
@@ -96,9 +99,9 @@ class MpiPool {
                                                                         MpiInputs inputs = MpiInputs::shared) {
     using Out = reduce_output_t<K, V, Reducer>;
     using Clock = std::chrono::steady_clock;
-    const auto start = Clock::now();
-    pool_.stats_ = JobStats{};
-    Pool::NameReset reset_name{pool_.next_name_};
+    detail::JobRunner& runner = pool_.runner();
+    const detail::JobRunner::Job job(runner);
+    const auto start = job.start();
     bool agreed = false;  // the failure being thrown is known to every rank
     auto agree = [&](std::exception_ptr failure) {
       try {
@@ -121,9 +124,9 @@ class MpiPool {
             if (p == "-") throw InputError("standard input (-) reaches rank 0 only: give the ranks files");
           }
         }
-        detail::FilePlan plan(input, pool_.chunk_bytes_, pool_.shm_budget_);
+        detail::FilePlan plan(input, runner.chunk_bytes(), runner.shm_budget());
         detail::FileSource source(plan);
-        pool_.stats_.input_bytes = plan.total_bytes();
+        runner.stats().input_bytes = plan.total_bytes();
         shape = {plan.tasks(), plan.total_bytes()};
         map_at = Clock::now();
         if (inputs == MpiInputs::shared) {
@@ -131,13 +134,13 @@ class MpiPool {
           detail::mpi_check_same(comm_, shape);
           detail::StridedSource<detail::FileSource> share(source, static_cast<std::size_t>(rank_),
                                                           static_cast<std::size_t>(ranks_));
-          pool_.stats_.map_tasks = share.tasks();
-          mapped = pool_.map_phase<K, V>(share, mapper, reducer, DenseKeys{});
+          runner.stats().map_tasks = share.tasks();
+          mapped = runner.map_phase<K, V>(share, mapper, reducer, DenseKeys{});
         } else {
           // Task indices continue from the ranks before: values keep a job-wide task order.
           detail::OffsetSource<detail::FileSource> mine(source, detail::mpi_tasks_before(comm_, plan.tasks()));
-          pool_.stats_.map_tasks = mine.tasks();
-          mapped = pool_.map_phase<K, V>(mine, mapper, reducer, DenseKeys{});
+          runner.stats().map_tasks = mine.tasks();
+          mapped = runner.map_phase<K, V>(mine, mapper, reducer, DenseKeys{});
         }
         outgoing = detail::runs_for_exchange(mapped.published, ranks_);
         mapped.published.clear();  // the runs are in `outgoing` now
@@ -154,20 +157,20 @@ class MpiPool {
       {
         auto exchanged = detail::mpi_exchange(comm_, std::move(outgoing));
         try {
-          received = detail::runs_from_exchange(exchanged, pool_.partitions_);
+          received = detail::runs_from_exchange(exchanged, runner.partitions());
         } catch (...) {
           failure = std::current_exception();
         }
       }
       std::vector<std::uint32_t> owned;
-      for (auto p = static_cast<std::uint32_t>(rank_); p < pool_.partitions_; p += static_cast<std::uint32_t>(ranks_)) {
+      for (auto p = static_cast<std::uint32_t>(rank_); p < runner.partitions(); p += static_cast<std::uint32_t>(ranks_)) {
         owned.push_back(p);
       }
       detail::PhaseOutcome reduced;
       std::vector<char> reduced_bytes;
       try {
         if (failure) std::rethrow_exception(failure);
-        reduced = pool_.reduce_phase<K, V>(received, reducer, &owned, 0);
+        reduced = runner.reduce_phase<K, V>(received, reducer, &owned, 0);
         reduced_bytes = detail::reduced_for_gather(reduced.published);
       } catch (...) {
         failure = std::current_exception();
@@ -179,8 +182,8 @@ class MpiPool {
       const auto gathered = detail::mpi_gather(comm_, reduced_bytes);
       std::vector<std::pair<K, Out>> result;
       if (rank_ == 0) result = detail::decode_pairs<K, Out>(detail::reduced_in_order(gathered));
-      pool_.record_stats(mapped, reduced, result.size(), {start, map_at, reduce_at, gather_at, Clock::now()});
-      pool_.stats_.sent_bytes = sent;
+      runner.record_stats(mapped, reduced, result.size(), {start, map_at, reduce_at, gather_at, Clock::now()});
+      runner.stats().sent_bytes = sent;
       return result;
     } catch (...) {
       // A failure the other ranks do not know of (an MPI error, memory exhausted in an

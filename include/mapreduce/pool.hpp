@@ -1,83 +1,28 @@
 #pragma once
 #include <algorithm>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
+#include <memory>
+#include <ranges>
 #include <stdexcept>
 #include <string>
-#include <ranges>
-#include <span>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "mapreduce/codec.hpp"
 #include "mapreduce/combiner.hpp"
 #include "mapreduce/dataset.hpp"
-#include "mapreduce/detail/file_plan.hpp"
-#include "mapreduce/detail/jobs.hpp"
-#include "mapreduce/detail/map_buffer.hpp"
-#include "mapreduce/detail/phase.hpp"
+#include "mapreduce/detail/job_runner.hpp"
 #include "mapreduce/input.hpp"
 #include "mapreduce/key.hpp"
-#include "mapreduce/progress.hpp"
+#include "mapreduce/pool_options.hpp"
 #include "mapreduce/result_stream.hpp"
 #include "mapreduce/stats.hpp"
-#include "mapreduce/task.hpp"
-#include "mapreduce/worker_output.hpp"
 
 namespace mapreduce {
-
-/// How a Pool runs its jobs. A zero picks the default named beside each field.
-struct PoolOptions {
-  unsigned workers = 0;             ///< worker processes per phase; 0: the CPUs this process may use
-  unsigned partitions = 0;          ///< reduce partitions; 0: 4 per worker
-  std::size_t chunk_bytes = 0;      ///< bytes of input per map task; 0: 1 MiB
-  std::size_t shm_budget = 0;       ///< shared memory a job may hold at once; 0: half the RAM
-  std::size_t items_per_task = 0;   ///< items per task for in-memory inputs; 0: about 16 tasks per worker
-
-  /// Runs of one task before the job fails. A worker that dies (a signal, abort(), _exit,
-  /// the OOM killer) costs one attempt: its task runs again in a fresh worker.
-  unsigned max_attempts = 4;
-  /// Whether an exception thrown by user code also costs an attempt and is retried. Off:
-  /// exceptions are taken as deterministic, and the first one fails the job.
-  bool retry_exceptions = false;
-  /// Replace a worker after it has run this many tasks (for user code that leaks); 0: never.
-  unsigned max_tasks_per_worker = 0;
-  /// A task running longer than this many seconds is killed and costs an attempt; 0: no limit.
-  double task_timeout_seconds = 0;
-  /// Once shm_budget is spent, further runs go to unnamed files here (0600, O_TMPFILE) and
-  /// are read from there in place. Empty: $TMPDIR, else /tmp.
-  std::string spill_dir{};
-  /// false: spending shm_budget fails the job instead of spilling.
-  bool spill = true;
-  /// Called in the worker before each task: a hook for tests that inject faults (kill the
-  /// worker, throw) into chosen tasks. Empty (the default) costs one test per task.
-  std::function<void(const TaskContext&)> before_task{};
-  /// Called in the parent when a phase starts and each time one of its tasks finishes, for
-  /// a progress display (see progress.hpp). Empty: no reports.
-  std::function<void(const Progress&)> progress{};
-  /// The workers' own stdout and stderr: passed on a whole line at a time (the default),
-  /// with a "[map worker 2 task 17] " prefix, or inherited as is (see worker_output.hpp).
-  WorkerOutput worker_output = WorkerOutput::lines;
-};
-
-namespace detail {
-template <class K, class V, class R, bool Combine = is_combine<R, K, V>()>
-struct ReduceOutput {
-  using type = V;
-};
-template <class K, class V, class R>
-struct ReduceOutput<K, V, R, false> {
-  using type = std::decay_t<std::invoke_result_t<R&, typename KeyTraits<K>::view, std::span<const V>>>;
-};
-}  // namespace detail
-
-/// The value type of a map_reduce result: V for a combine operation, else what the
-/// per-key reducer returns.
-template <class K, class V, class Reducer>
-using reduce_output_t = typename detail::ReduceOutput<K, V, std::decay_t<Reducer>>::type;
 
 /// The results of Pool::map_product: one per (row, column) pair, addressable by the pair.
 template <class R>
@@ -135,14 +80,14 @@ class Pool {
  public:
   Pool() : Pool(PoolOptions{}) {}
   /// Throws OptionsError when an option is out of range.
-  explicit Pool(const PoolOptions& options);
+  explicit Pool(const PoolOptions& options) : runner_(options) {}
 
-  [[nodiscard]] unsigned workers() const noexcept { return workers_; }
-  [[nodiscard]] unsigned partitions() const noexcept { return partitions_; }
-  [[nodiscard]] std::size_t chunk_bytes() const noexcept { return chunk_bytes_; }
-  [[nodiscard]] std::size_t shm_budget() const noexcept { return shm_budget_; }
+  [[nodiscard]] unsigned workers() const noexcept { return runner_.workers(); }
+  [[nodiscard]] unsigned partitions() const noexcept { return runner_.partitions(); }
+  [[nodiscard]] std::size_t chunk_bytes() const noexcept { return runner_.chunk_bytes(); }
+  [[nodiscard]] std::size_t shm_budget() const noexcept { return runner_.shm_budget(); }
   /// What the last job did, phase by phase.
-  [[nodiscard]] const JobStats& last_stats() const noexcept { return stats_; }
+  [[nodiscard]] const JobStats& last_stats() const noexcept { return runner_.stats(); }
 
   /// Map-reduce over files. `dense` says the keys are small integers (see DenseKeys).
   /// The mapper is called as `mapper(std::string_view chunk,
@@ -153,13 +98,7 @@ class Pool {
   template <Key K, Encodable V, class Mapper, class Reducer>
   std::vector<std::pair<K, reduce_output_t<K, V, Reducer>>> map_reduce(const FileInput& input, Mapper&& mapper,
                                                                         Reducer&& reducer, DenseKeys dense = {}) {
-    const auto start = std::chrono::steady_clock::now();
-    stats_ = JobStats{};
-    NameReset reset_name{next_name_};  // named() is for one job, failed or not
-    detail::FilePlan plan(input, chunk_bytes_, shm_budget_);
-    detail::FileSource source(plan);
-    stats_.input_bytes = plan.total_bytes();
-    return run_job<K, V>(source, mapper, reducer, dense, start);
+    return gather<K, V>(input, mapper, reducer, dense);
   }
 
   /// Map-reduce over in-memory items (any random-access range: a vector, a span, an iota
@@ -168,11 +107,7 @@ class Pool {
     requires std::ranges::sized_range<Items>
   std::vector<std::pair<K, reduce_output_t<K, V, Reducer>>> map_reduce(const Items& items, Mapper&& mapper,
                                                                         Reducer&& reducer, DenseKeys dense = {}) {
-    const auto start = std::chrono::steady_clock::now();
-    detail::ItemSource<Items> source(items, items_per_task(std::ranges::size(items)));
-    stats_ = JobStats{};
-    NameReset reset_name{next_name_};  // named() is for one job
-    return run_job<K, V>(source, mapper, reducer, dense, start);
+    return gather<K, V>(items, mapper, reducer, dense);
   }
 
   /// Map-reduce over a Dataset another job of this Pool left in shared memory: the mapper
@@ -181,11 +116,7 @@ class Pool {
   template <Key K, Encodable V, Key K2, Encodable V2, class Mapper, class Reducer>
   std::vector<std::pair<K, reduce_output_t<K, V, Reducer>>> map_reduce(const Dataset<K2, V2>& data, Mapper&& mapper,
                                                                         Reducer&& reducer, DenseKeys dense = {}) {
-    const auto start = std::chrono::steady_clock::now();
-    detail::DatasetSource<K2, V2> source(data);
-    stats_ = JobStats{};
-    NameReset reset_name{next_name_};  // named() is for one job
-    return run_job<K, V>(source, mapper, reducer, dense, start);
+    return gather<K, V>(data, mapper, reducer, dense);
   }
 
   /// Like map_reduce, but the result stays in shared memory as a Dataset, partitioned, for
@@ -194,32 +125,9 @@ class Pool {
   template <Key K, Encodable V, class Input, class Mapper, class Reducer>
   Dataset<K, reduce_output_t<K, V, Reducer>> map_reduce_dataset(const Input& input, Mapper&& mapper,
                                                                 Reducer&& reducer, DenseKeys dense = {}) {
-    const auto start = std::chrono::steady_clock::now();
-    stats_ = JobStats{};
-    NameReset reset_name{next_name_};  // named() is for one job
-    auto go = [&](auto& source) {
-      const auto map_at = std::chrono::steady_clock::now();
-      stats_.map_tasks = source.tasks();
-      detail::PhaseOutcome mapped = map_phase<K, V>(source, mapper, reducer, dense);
-      const auto reduce_at = std::chrono::steady_clock::now();
-      detail::PhaseOutcome reduced = reduce_phase<K, V>(mapped.published, reducer, nullptr, mapped.shm_bytes);
-      const auto end = std::chrono::steady_clock::now();
-      Dataset<K, reduce_output_t<K, V, Reducer>> out(std::move(reduced.published));
-      record_stats(mapped, reduced, 0, {start, map_at, reduce_at, end, end});
-      return out;
-    };
-    if constexpr (std::is_same_v<Input, FileInput>) {
-      detail::FilePlan plan(input, chunk_bytes_, shm_budget_);
-      detail::FileSource source(plan);
-      stats_.input_bytes = plan.total_bytes();
-      return go(source);
-    } else if constexpr (requires { input.segments(); }) {
-      detail::DatasetSource source(input);
-      return go(source);
-    } else {
-      detail::ItemSource<Input> source(input, items_per_task(std::ranges::size(input)));
-      return go(source);
-    }
+    return runner_.run<K, V>(input, mapper, reducer, dense, [](std::vector<detail::Published>& reduced) {
+      return Dataset<K, reduce_output_t<K, V, Reducer>>(std::move(reduced));
+    });
   }
 
   /// Names the next job: its failures read "NAME: map task ...", so a chain of jobs says
@@ -227,9 +135,13 @@ class Pool {
   ///
   ///     pool.named("count words").map_reduce<std::string, std::uint64_t>(...);
   Pool& named(std::string name) {
-    next_name_ = std::move(name);
+    runner_.name_next(std::move(name));
     return *this;
   }
+
+  /// Internal, for extensions of this library (MpiPool): the runner every job of this Pool
+  /// goes through (detail/job_runner.hpp). Its interface may change between minor versions.
+  [[nodiscard]] detail::JobRunner& runner() noexcept { return runner_; }
 
   /// `f(x, y)` for every x of `xs` and y of `ys` (a cartesian map: every cohort with every
   /// product) as one job; the results addressable by the pair: grid.at(i, j) is
@@ -260,27 +172,7 @@ class Pool {
     using Item = std::ranges::range_reference_t<const Items>;
     using R = std::decay_t<std::invoke_result_t<F&, Item>>;
     static_assert(Encodable<R>, "Pool::map: the result type needs a mapreduce::Codec (see codec.hpp)");
-    const auto start = std::chrono::steady_clock::now();
-    const std::size_t n = std::ranges::size(items);
-    detail::ItemSource<Items> source(items, items_per_task(n));
-    stats_ = JobStats{};
-    NameReset reset_name{next_name_};  // named() is for one job
-    stats_.map_tasks = source.tasks();
-    detail::ItemsMapWork<Items, std::remove_reference_t<F>, R> work(source, f, flush_bytes());
-    const auto mapped_at = std::chrono::steady_clock::now();
-    detail::PhaseOutcome out = detail::run_phase(source.tasks(), work, phase("map", 0));
-    const auto gather_at = std::chrono::steady_clock::now();
-    std::vector<R> result = detail::gather_items<R>(out.published, source.tasks(), n);
-    const auto end = std::chrono::steady_clock::now();
-    stats_.records = out.records;
-    stats_.shared_bytes = out.shm_bytes;
-    stats_.spilled_bytes = out.spilled_bytes;
-    stats_.retries = out.retries;
-    stats_.map_workers = out.workers;
-    stats_.map_seconds = seconds(mapped_at, gather_at);
-    stats_.gather_seconds = seconds(gather_at, end);
-    stats_.total_seconds = seconds(start, end);
-    return result;
+    return runner_.map_items<R>(items, f);
   }
 
   /// `f(item)` for every item, as a lazy range that yields the results in input order
@@ -307,8 +199,6 @@ class Pool {
   }
 
  private:
-  friend class MpiPool;
-
   template <class F, class Items>
   auto make_stream(F&& f, Items&& items, ImapOptions options, bool ordered) {
     using Fn = std::decay_t<F>;
@@ -316,145 +206,25 @@ class Pool {
     using R = std::decay_t<std::invoke_result_t<Fn&, Item>>;
     static_assert(Encodable<R>, "Pool::imap: the result type needs a mapreduce::Codec (see codec.hpp)");
     const std::size_t chunk = options.chunk != 0 ? options.chunk : 1;
-    const std::size_t pending = options.max_pending != 0 ? options.max_pending : 4 * std::size_t(workers_) * chunk;
+    const std::size_t pending =
+        options.max_pending != 0 ? options.max_pending : 4 * std::size_t(runner_.workers()) * chunk;
     const std::size_t window = std::max<std::size_t>(1, (pending + chunk - 1) / chunk);
-    NameReset reset_name{next_name_};  // named() is for one job
+    const detail::PhaseConfig config = runner_.phase(options.phase.empty() ? "map" : options.phase.c_str(), 0);
+    runner_.name_next({});  // named() is for one job; a stream leaves last_stats() alone
     return ResultStream<R>(std::make_unique<detail::StreamState<R, Items, Fn>>(
-        Fn(std::forward<F>(f)), std::forward<Items>(items), chunk, window,
-        phase(options.phase.empty() ? "map" : options.phase.c_str(), 0), options_.before_task,
-        options_.progress, ordered));
-  }  // runs the same phases, with an exchange between them
-
-  template <class K, class V, class Source, class Mapper, class Reducer>
-  std::vector<std::pair<K, reduce_output_t<K, V, Reducer>>> run_job(Source& source, Mapper& mapper, Reducer& reducer,
-                                                                    DenseKeys dense,
-                                                                    std::chrono::steady_clock::time_point start) {
-    using Out = reduce_output_t<K, V, Reducer>;
-    stats_.map_tasks = source.tasks();
-    const auto map_at = std::chrono::steady_clock::now();
-    stats_.split_seconds = seconds(start, map_at);
-    detail::PhaseOutcome mapped = map_phase<K, V>(source, mapper, reducer, dense);
-    const auto reduce_at = std::chrono::steady_clock::now();
-    detail::PhaseOutcome reduced = reduce_phase<K, V>(mapped.published, reducer, nullptr, mapped.shm_bytes);
-    const auto gather_at = std::chrono::steady_clock::now();
-    auto result = detail::gather_pairs<K, Out>(reduced.published);
-    const auto end = std::chrono::steady_clock::now();
-    record_stats(mapped, reduced, result.size(), {start, map_at, reduce_at, gather_at, end});
-    return result;
+        Fn(std::forward<F>(f)), std::forward<Items>(items), chunk, window, config, runner_.options().before_task,
+        runner_.options().progress, ordered));
   }
 
-  // Map: every task of `source` through `mapper`, combined in each worker, written as runs.
-  template <class K, class V, class Source, class Mapper, class Reducer>
-  detail::PhaseOutcome map_phase(Source& source, Mapper& mapper, Reducer& reducer, DenseKeys dense) {
-    if constexpr (std::is_function_v<Reducer>) {
-      auto* function = &reducer;  // a plain function: held, and type-erased, as a pointer
-      return map_phase_of<K, V>(source, mapper, function, dense);
-    } else {
-      return map_phase_of<K, V>(source, mapper, reducer, dense);
-    }
-  }
-  template <class K, class V, class Source, class Mapper, class Reducer>
-  detail::PhaseOutcome map_phase_of(Source& source, Mapper& mapper, Reducer& reducer, DenseKeys dense) {
-    using R = std::remove_reference_t<Reducer>;  // const when the caller passed a const reducer
-    using Out = reduce_output_t<K, V, Reducer>;
-    static_assert(detail::is_reducer<R, K, V>(),
-                  "map_reduce: the reducer must be V(const V&, const V&) or Out(key_view, std::span<const V>)");
-    static_assert(Encodable<Out>, "map_reduce: the reducer's result type needs a mapreduce::Codec (see codec.hpp)");
-    typename detail::MapBuffer<K, V>::CombineFn combine_fn = nullptr;
-    if constexpr (detail::is_combine<R, K, V>()) {
-      combine_fn = [](const void* ctx, const V& a, const V& b) -> V {
-        return (*static_cast<R*>(const_cast<void*>(ctx)))(a, b);
-      };
-    }
-    constexpr bool sum = std::is_same_v<std::decay_t<R>, std::plus<>> || std::is_same_v<std::decay_t<R>, std::plus<V>>;
-    detail::MapBuffer<K, V> buffer(partitions_, combine_fn, static_cast<const void*>(&reducer), sum);
-    if (dense.count != 0) {
-      if constexpr (std::is_integral_v<K> && detail::is_combine<R, K, V>()) {
-        buffer.use_dense_keys(dense.count);
-      } else {
-        throw OptionsError("DenseKeys needs integer keys and a combine operation");
-      }
-    }
-    detail::MapWork<K, V, Source, Mapper> map_work(source, mapper, buffer, flush_bytes());
-    return detail::run_phase(source.tasks(), map_work, phase("map", 0));
+  // map_reduce: the job, then the reduced partitions gathered into the parent.
+  template <class K, class V, class Input, class Mapper, class Reducer>
+  auto gather(const Input& input, Mapper& mapper, Reducer& reducer, DenseKeys dense) {
+    return runner_.run<K, V>(input, mapper, reducer, dense, [](std::vector<detail::Published>& reduced) {
+      return detail::gather_pairs<K, reduce_output_t<K, V, Reducer>>(reduced);
+    });
   }
 
-  // Reduce: the partitions listed (all when null), each from every run set in `runs`.
-  template <class K, class V, class Reducer>
-  detail::PhaseOutcome reduce_phase(const std::vector<detail::Published>& runs, Reducer& reducer,
-                                    const std::vector<std::uint32_t>* partitions, std::size_t shm_in_use) {
-    if constexpr (std::is_function_v<Reducer>) {
-      auto* function = &reducer;
-      return reduce_phase_of<K, V>(runs, function, partitions, shm_in_use);
-    } else {
-      return reduce_phase_of<K, V>(runs, reducer, partitions, shm_in_use);
-    }
-  }
-  template <class K, class V, class Reducer>
-  detail::PhaseOutcome reduce_phase_of(const std::vector<detail::Published>& runs, Reducer& reducer,
-                                       const std::vector<std::uint32_t>* partitions, std::size_t shm_in_use) {
-    using R = std::remove_reference_t<Reducer>;
-    using Out = reduce_output_t<K, V, Reducer>;
-    detail::ReduceWork<K, V, R, Out> reduce_work(runs, reducer, partitions);
-    const std::size_t tasks = runs.empty() ? 0 : partitions != nullptr ? partitions->size() : partitions_;
-    return detail::run_phase(tasks, reduce_work, phase("reduce", shm_in_use));
-  }
-
-  struct PhaseTimes {
-    std::chrono::steady_clock::time_point start, map, reduce, gather, end;
-  };
-  void record_stats(const detail::PhaseOutcome& mapped, const detail::PhaseOutcome& reduced, std::size_t keys,
-                    const PhaseTimes& t) {
-    stats_.records = mapped.records;
-    stats_.distinct_keys = keys;
-    stats_.shared_bytes = mapped.shm_bytes + reduced.shm_bytes;
-    stats_.spilled_bytes = mapped.spilled_bytes + reduced.spilled_bytes;
-    stats_.retries = mapped.retries + reduced.retries;
-    stats_.map_workers = mapped.workers;
-    stats_.reduce_workers = reduced.workers;
-    stats_.split_seconds = seconds(t.start, t.map);
-    stats_.map_seconds = seconds(t.map, t.reduce);
-    stats_.reduce_seconds = seconds(t.reduce, t.gather);
-    stats_.gather_seconds = seconds(t.gather, t.end);
-    stats_.total_seconds = seconds(t.start, t.end);
-  }
-
-  [[nodiscard]] detail::PhaseConfig phase(const char* name, std::size_t in_use) const {
-    detail::PhaseConfig c;
-    c.name = name;
-    c.job = next_name_;
-    c.workers = workers_;
-    c.shm_budget = shm_budget_;
-    c.shm_in_use = in_use;
-    c.spill_dir = options_.spill ? spill_dir_ : std::string();
-    c.max_attempts = options_.max_attempts;
-    c.retry_exceptions = options_.retry_exceptions;
-    c.max_tasks_per_worker = options_.max_tasks_per_worker;
-    c.task_timeout = options_.task_timeout_seconds;
-    c.before_task = &options_.before_task;
-    c.progress = &options_.progress;
-    c.output = options_.worker_output;
-    return c;
-  }
-  [[nodiscard]] std::size_t items_per_task(std::size_t n) const noexcept;
-  [[nodiscard]] std::size_t flush_bytes() const noexcept;
-  static double seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) noexcept {
-    return std::chrono::duration<double>(b - a).count();
-  }
-
-  PoolOptions options_;
-  unsigned workers_;
-  unsigned partitions_;
-  std::size_t chunk_bytes_;
-  std::size_t shm_budget_;
-  std::size_t items_per_task_;
-  std::string spill_dir_;
-  std::string next_name_;  // the name of the next job (named()); cleared when a job ends
-  struct NameReset {
-    std::string& name;
-    ~NameReset() { name.clear(); }
-  };
-  JobStats stats_;
+  detail::JobRunner runner_;
 };
 
 }  // namespace mapreduce

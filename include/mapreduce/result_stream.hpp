@@ -16,7 +16,8 @@
 #include <utility>
 
 #include "mapreduce/codec.hpp"
-#include "mapreduce/detail/jobs.hpp"
+#include "mapreduce/detail/item_format.hpp"
+#include "mapreduce/detail/items_work.hpp"
 #include "mapreduce/detail/phase.hpp"
 #include "mapreduce/error.hpp"
 
@@ -109,16 +110,17 @@ class StreamCore {
   };
   void take(Pending& p) {
     SharedSegment segment;
-    const char* r = p.small.data();
+    std::string_view data = p.small;
     if (p.segment.fd) {
       segment = SharedSegment::open(p.segment.fd.get());
-      r = segment.data();
+      data = std::string_view(segment.data(), segment.size());
     }
-    std::uint64_t header[3];  // task, results, bytes
-    std::memcpy(header, r, 24);
-    r += 24;
-    for (std::uint64_t i = 0; i < header[1]; ++i) ready_.push_back(Codec<R>::read(r));
-    run_->release(header[0], p.segment.fd && !p.segment.spilled ? p.segment.bytes : 0);
+    std::uint64_t task = 0;
+    for_each_item_block(data, [&](const ItemBlock& b) {
+      task = b.header.task;
+      b.template decode<R>([this](R r) { ready_.push_back(std::move(r)); });
+    });
+    run_->release(task, p.segment.fd && !p.segment.spilled ? p.segment.bytes : 0);
     ++taken_;
     if (ordered_) ++next_task_;
   }

@@ -18,25 +18,6 @@
 
 namespace mapreduce::detail {
 
-// Orders two tagged records ([hash][task][key]...) by (hash, key, task): the order runs
-// of jobs without a combiner are written in, and merged in by the reducers.
-template <class K>
-bool tagged_record_less(const char* a, const char* b) noexcept {
-  std::uint64_t ha, hb;
-  std::memcpy(&ha, a, 8);
-  std::memcpy(&hb, b, 8);
-  if (ha != hb) return ha < hb;
-  const char* ka = a + 12;
-  const char* kb = b + 12;
-  const auto va = KeyTraits<K>::read(ka);
-  const auto vb = KeyTraits<K>::read(kb);
-  if (!KeyTraits<K>::equal(va, vb)) return KeyTraits<K>::less(va, vb);
-  std::uint32_t ta, tb;
-  std::memcpy(&ta, a + 8, 4);
-  std::memcpy(&tb, b + 8, 4);
-  return ta < tb;
-}
-
 template <class K, class V>
 class MapBuffer {
  public:
@@ -121,11 +102,8 @@ class MapBuffer {
       std::vector<char>& run = runs_[part];
       ++run_counts_[part];
       const std::size_t at = run.size();
-      run.resize(at + 12 + KeyTraits<K>::size(key) + Codec<V>::size(value));
-      char* p = run.data() + at;
-      std::memcpy(p, &h, 8);
-      std::memcpy(p + 8, &task_, 4);
-      Codec<V>::write(KeyTraits<K>::write(p + 12, key), value);
+      run.resize(at + run_record::tagged_head + KeyTraits<K>::size(key) + Codec<V>::size(value));
+      Codec<V>::write(KeyTraits<K>::write(run_record::write_head(run.data() + at, h, task_), key), value);
       run_bytes_ += run.size() - at;
     }
   }
@@ -180,7 +158,7 @@ class MapBuffer {
     if (combine_ != nullptr) {
       table_.for_each([&](const auto& s) {
         const std::uint32_t p = partition_of(s.hash, partitions_);
-        bytes[p] += 8 + KeyTraits<K>::size(s.key) + Codec<V>::size(s.value);
+        bytes[p] += run_record::untagged_head + KeyTraits<K>::size(s.key) + Codec<V>::size(s.value);
         ++counts[p];
       });
     } else {
@@ -189,24 +167,16 @@ class MapBuffer {
         counts[p] = run_counts_[p];
       }
     }
-    const std::size_t header = run_set_header_bytes(partitions_);
-    std::vector<std::uint64_t> offsets(partitions_ + 1);
-    offsets[0] = header;
-    for (std::uint32_t p = 0; p < partitions_; ++p) offsets[p + 1] = offsets[p] + bytes[p];
-    const std::size_t total = offsets[partitions_];
-    SharedSegment segment = link.create_segment(total);
+    const std::vector<std::uint64_t> offsets = run_set_offsets(bytes);
+    SharedSegment segment = link.create_segment(offsets.back());
     char* base = segment.data();
-    const RunSetHeader h{run_set_magic, partitions_, combine_ == nullptr ? 1u : 0u};
-    std::memcpy(base, &h, sizeof(h));
-    std::memcpy(base + sizeof(h), offsets.data(), offsets.size() * 8);
-    std::memcpy(base + sizeof(h) + offsets.size() * 8, counts.data(), counts.size() * 8);
+    write_run_set_header(base, combine_ == nullptr, offsets, counts);
     if (combine_ != nullptr) {
       std::vector<char*> cursor(partitions_);
       for (std::uint32_t p = 0; p < partitions_; ++p) cursor[p] = base + offsets[p];
       table_.for_each([&](const auto& s) {
         char*& c = cursor[partition_of(s.hash, partitions_)];
-        std::memcpy(c, &s.hash, 8);
-        c = Codec<V>::write(KeyTraits<K>::write(c + 8, s.key), s.value);
+        c = Codec<V>::write(KeyTraits<K>::write(run_record::write_head(c, s.hash), s.key), s.value);
       });
       table_.clear();
     } else {
@@ -217,14 +187,14 @@ class MapBuffer {
         records.clear();
         for (const char* r = runs_[p].data(); r != runs_[p].data() + runs_[p].size();) {
           records.push_back(r);
-          r += 12;
+          r += run_record::tagged_head;
           (void)KeyTraits<K>::read(r);
           (void)Codec<V>::read(r);
         }
         std::stable_sort(records.begin(), records.end(), tagged_record_less<K>);
         char* out = base + offsets[p];
         for (const char* r : records) {
-          const char* q = r + 12;
+          const char* q = r + run_record::tagged_head;
           (void)KeyTraits<K>::read(q);
           (void)Codec<V>::read(q);
           std::memcpy(out, r, static_cast<std::size_t>(q - r));

@@ -1,17 +1,26 @@
 #pragma once
-// The layout of a run set: the segment one map worker writes when it flushes.
+// The map runs: the segment one map worker writes when it flushes (a "run set"), writer and
+// reader side by side.
 //
 //   RunSetHeader | offsets[partitions + 1] | counts[partitions] | run 0 | run 1 | ...
 //
-// Run p holds the worker's records of partition p, contiguous: [hash u64][task u32, only
-// when tagged][key][value]. Offsets are from the start of the segment. Reducers read
-// run p of every run set in place.
+// Run p holds the worker's records of partition p, contiguous:
+//
+//   [hash u64][task u32, only when tagged][key][value]
+//
+// Offsets are from the start of the segment. Reducers read run p of every run set in place.
+// Records are tagged with their task in jobs without a combiner, so reducers can hand each
+// key's values over in task order.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string_view>
+#include <vector>
+
+#include <fmt/format.h>
 
 #include "mapreduce/error.hpp"
+#include "mapreduce/key.hpp"
 
 namespace mapreduce::detail {
 
@@ -23,22 +32,82 @@ struct RunSetHeader {
   std::uint32_t tagged;  // records carry their task index (jobs without a combiner)
 };
 
+// The fixed head of one record, before its key.
+namespace run_record {
+inline constexpr std::size_t hash_offset = 0;
+inline constexpr std::size_t task_offset = 8;
+inline constexpr std::size_t untagged_head = 8;  // [hash]
+inline constexpr std::size_t tagged_head = 12;   // [hash][task]
+[[nodiscard]] constexpr std::size_t head_bytes(bool tagged) noexcept { return tagged ? tagged_head : untagged_head; }
+
+[[nodiscard]] inline std::uint64_t hash(const char* record) noexcept {
+  std::uint64_t h;
+  std::memcpy(&h, record + hash_offset, sizeof(h));
+  return h;
+}
+[[nodiscard]] inline std::uint32_t task(const char* record) noexcept {
+  std::uint32_t t;
+  std::memcpy(&t, record + task_offset, sizeof(t));
+  return t;
+}
+// Writes the head of an untagged record; returns where its key goes.
+inline char* write_head(char* out, std::uint64_t h) noexcept {
+  std::memcpy(out + hash_offset, &h, sizeof(h));
+  return out + untagged_head;
+}
+// Writes the head of a tagged record; returns where its key goes.
+inline char* write_head(char* out, std::uint64_t h, std::uint32_t t) noexcept {
+  std::memcpy(out + hash_offset, &h, sizeof(h));
+  std::memcpy(out + task_offset, &t, sizeof(t));
+  return out + tagged_head;
+}
+}  // namespace run_record
+
 [[nodiscard]] inline std::size_t run_set_header_bytes(std::uint32_t partitions) noexcept {
   return sizeof(RunSetHeader) + (2 * std::size_t(partitions) + 1) * sizeof(std::uint64_t);
 }
 
-// Read access to one run set in a mapped segment.
+// Where each run of a run set starts, given the bytes of each: offsets[p] to offsets[p + 1].
+[[nodiscard]] inline std::vector<std::uint64_t> run_set_offsets(const std::vector<std::uint64_t>& bytes) {
+  const auto partitions = static_cast<std::uint32_t>(bytes.size());
+  std::vector<std::uint64_t> offsets(bytes.size() + 1);
+  offsets[0] = run_set_header_bytes(partitions);
+  for (std::uint32_t p = 0; p < partitions; ++p) offsets[p + 1] = offsets[p] + bytes[p];
+  return offsets;
+}
+
+// Writes the header, offsets and counts of a run set at `base` (a segment of at least
+// offsets.back() bytes); the runs go at base + offsets[p].
+inline void write_run_set_header(char* base, bool tagged, const std::vector<std::uint64_t>& offsets,
+                                 const std::vector<std::uint64_t>& counts) noexcept {
+  const RunSetHeader h{run_set_magic, static_cast<std::uint32_t>(counts.size()), tagged ? 1u : 0u};
+  std::memcpy(base, &h, sizeof(h));
+  std::memcpy(base + sizeof(h), offsets.data(), offsets.size() * sizeof(std::uint64_t));
+  std::memcpy(base + sizeof(h) + offsets.size() * sizeof(std::uint64_t), counts.data(),
+              counts.size() * sizeof(std::uint64_t));
+}
+
+// Read access to one run set in a mapped segment. The constructor checks the header and
+// every offset against the segment's size, so a run it returns lies inside the segment.
 class RunSetView {
  public:
-  RunSetView(const char* data, std::size_t size) : data_(data) {
-    if (size < sizeof(RunSetHeader)) throw Error("corrupt run set: too small");
+  RunSetView(const char* data, std::size_t size) : data_(data), size_(size) {
+    if (size < sizeof(RunSetHeader)) throw Error(fmt::format("corrupt run set: {} bytes, too small", size));
     std::memcpy(&header_, data, sizeof(header_));
-    if (header_.magic != run_set_magic || size < run_set_header_bytes(header_.partitions)) {
+    if (header_.magic != run_set_magic || header_.partitions > (std::uint32_t(1) << 24) ||
+        size < run_set_header_bytes(header_.partitions)) {
       throw Error("corrupt run set: bad header");
+    }
+    std::uint64_t previous = run_set_header_bytes(header_.partitions);
+    for (std::uint32_t p = 0; p <= header_.partitions; ++p) {
+      const std::uint64_t at = offset(p);
+      if (at < previous || at > size) throw Error(fmt::format("corrupt run set: run {} lies outside the segment", p));
+      previous = at;
     }
   }
   [[nodiscard]] std::uint32_t partitions() const noexcept { return header_.partitions; }
   [[nodiscard]] bool tagged() const noexcept { return header_.tagged != 0; }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] std::uint64_t offset(std::size_t i) const noexcept { return word(i); }
   [[nodiscard]] std::uint64_t count(std::uint32_t p) const noexcept { return word(header_.partitions + 1 + p); }
   [[nodiscard]] std::string_view run(std::uint32_t p) const noexcept {
@@ -48,11 +117,31 @@ class RunSetView {
  private:
   [[nodiscard]] std::uint64_t word(std::size_t i) const noexcept {
     std::uint64_t v;
-    std::memcpy(&v, data_ + sizeof(RunSetHeader) + i * 8, 8);
+    std::memcpy(&v, data_ + sizeof(RunSetHeader) + i * sizeof(v), sizeof(v));
     return v;
   }
   const char* data_;
+  std::size_t size_;
   RunSetHeader header_{};
 };
+
+// Orders two tagged records by (hash, key, task): the order runs of jobs without a combiner
+// are written in, and merged in by the reducers.
+template <class K>
+bool tagged_record_less(const char* a, const char* b) noexcept {
+  const std::uint64_t ha = run_record::hash(a), hb = run_record::hash(b);
+  if (ha != hb) return ha < hb;
+  const char* ka = a + run_record::tagged_head;
+  const char* kb = b + run_record::tagged_head;
+  const auto va = KeyTraits<K>::read(ka);
+  const auto vb = KeyTraits<K>::read(kb);
+  if (!KeyTraits<K>::equal(va, vb)) return KeyTraits<K>::less(va, vb);
+  return run_record::task(a) < run_record::task(b);
+}
+
+// A record decoded past the end of its run: a Codec or KeyTraits read more than was written.
+[[noreturn]] inline void throw_overrun(const char* what) {
+  throw Error(fmt::format("corrupt {}: a record runs past its end (does a Codec's read() match its write()?)", what));
+}
 
 }  // namespace mapreduce::detail

@@ -1,0 +1,221 @@
+#pragma once
+// The one path every job takes. Pool's entry points (map_reduce over files, items or a
+// Dataset, map_reduce_dataset, map) and MpiPool all run their phases through a JobRunner:
+// it holds the Pool's resolved settings, builds the task source for an input, runs the map
+// and reduce phases, and keeps the job's statistics.
+//
+// MpiPool reaches it through Pool::runner(); that is an internal interface for extensions
+// of this library, and may change between minor versions.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <ranges>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "mapreduce/combiner.hpp"
+#include "mapreduce/dataset.hpp"
+#include "mapreduce/detail/file_plan.hpp"
+#include "mapreduce/detail/items_work.hpp"
+#include "mapreduce/detail/map_buffer.hpp"
+#include "mapreduce/detail/map_work.hpp"
+#include "mapreduce/detail/phase.hpp"
+#include "mapreduce/detail/reduce_work.hpp"
+#include "mapreduce/detail/task_source.hpp"
+#include "mapreduce/error.hpp"
+#include "mapreduce/input.hpp"
+#include "mapreduce/key.hpp"
+#include "mapreduce/pool_options.hpp"
+#include "mapreduce/stats.hpp"
+
+namespace mapreduce::detail {
+
+class JobRunner {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // Resolves every default of `options`; throws OptionsError when one is out of range.
+  explicit JobRunner(const PoolOptions& options);
+
+  [[nodiscard]] const PoolOptions& options() const noexcept { return options_; }
+  [[nodiscard]] unsigned workers() const noexcept { return workers_; }
+  [[nodiscard]] unsigned partitions() const noexcept { return partitions_; }
+  [[nodiscard]] std::size_t chunk_bytes() const noexcept { return chunk_bytes_; }
+  [[nodiscard]] std::size_t shm_budget() const noexcept { return shm_budget_; }
+  // Every rank of an MPI job must cut the keys into the same partitions.
+  void set_partitions(unsigned partitions);
+  // Items per task for `n` in-memory items.
+  [[nodiscard]] std::size_t items_per_task(std::size_t n) const noexcept;
+  // A map worker writes out what it holds once it holds this much.
+  [[nodiscard]] std::size_t flush_bytes() const noexcept;
+
+  [[nodiscard]] JobStats& stats() noexcept { return stats_; }
+  [[nodiscard]] const JobStats& stats() const noexcept { return stats_; }
+  // The name of the next job (Pool::named); cleared when that job ends.
+  void name_next(std::string name) { next_name_ = std::move(name); }
+
+  // The span of one job: its statistics start empty, and its name is cleared at the end,
+  // whether it succeeds or throws.
+  class Job {
+   public:
+    explicit Job(JobRunner& runner) : runner_(runner), start_(Clock::now()) { runner_.stats_ = JobStats{}; }
+    ~Job() { runner_.next_name_.clear(); }
+    Job(const Job&) = delete;
+    Job& operator=(const Job&) = delete;
+    [[nodiscard]] Clock::time_point start() const noexcept { return start_; }
+
+   private:
+    JobRunner& runner_;
+    Clock::time_point start_;
+  };
+
+  // The settings of one phase of the current job.
+  [[nodiscard]] PhaseConfig phase(const char* name, std::size_t shm_in_use) const;
+
+  // Calls f(source) with the task source of `input`: files (through a FilePlan that lives
+  // for the call), a Dataset of an earlier job, or a random-access range of items.
+  template <class Input, class F>
+  decltype(auto) with_source(const Input& input, F&& f) {
+    if constexpr (std::is_same_v<Input, FileInput>) {
+      FilePlan plan(input, chunk_bytes_, shm_budget_);
+      FileSource source(plan);
+      stats_.input_bytes = plan.total_bytes();
+      return f(source);
+    } else if constexpr (requires { input.segments(); }) {
+      DatasetSource source(input);
+      return f(source);
+    } else {
+      ItemSource<Input> source(input, items_per_task(static_cast<std::size_t>(std::ranges::size(input))));
+      return f(source);
+    }
+  }
+
+  // Map: every task of `source` through `mapper`, combined in each worker, written as runs.
+  template <class K, class V, TaskSource Source, class Mapper, class Reducer>
+  PhaseOutcome map_phase(Source& source, Mapper& mapper, Reducer& reducer, DenseKeys dense) {
+    if constexpr (std::is_function_v<Reducer>) {
+      auto* function = &reducer;  // a plain function: held, and type-erased, as a pointer
+      return map_phase_of<K, V>(source, mapper, function, dense);
+    } else {
+      return map_phase_of<K, V>(source, mapper, reducer, dense);
+    }
+  }
+
+  // Reduce: the partitions listed (all when null), each from every run set in `runs`.
+  template <class K, class V, class Reducer>
+  PhaseOutcome reduce_phase(const std::vector<Published>& runs, Reducer& reducer,
+                            const std::vector<std::uint32_t>* partitions, std::size_t shm_in_use) {
+    if constexpr (std::is_function_v<Reducer>) {
+      auto* function = &reducer;
+      return reduce_phase_of<K, V>(runs, function, partitions, shm_in_use);
+    } else {
+      return reduce_phase_of<K, V>(runs, reducer, partitions, shm_in_use);
+    }
+  }
+
+  // A whole job on one machine: map, reduce, then `finish(reduced_partitions)` makes the
+  // result (a gather into the parent, or a Dataset left in shared memory).
+  template <class K, class V, class Input, class Mapper, class Reducer, class Finish>
+  auto run(const Input& input, Mapper& mapper, Reducer& reducer, DenseKeys dense, Finish&& finish) {
+    Job job(*this);
+    return with_source(input, [&](auto& source) {
+      stats_.map_tasks = source.tasks();
+      const auto map_at = Clock::now();
+      PhaseOutcome mapped = map_phase<K, V>(source, mapper, reducer, dense);
+      const auto reduce_at = Clock::now();
+      PhaseOutcome reduced = reduce_phase<K, V>(mapped.published, reducer, nullptr, mapped.shm_bytes);
+      const auto finish_at = Clock::now();
+      auto result = finish(reduced.published);
+      std::size_t keys = 0;  // a Dataset's pairs are not counted: that would read them all
+      if constexpr (!requires { result.segments(); }) keys = result.size();
+      record_stats(mapped, reduced, keys, {job.start(), map_at, reduce_at, finish_at, Clock::now()});
+      return result;
+    });
+  }
+
+  // Pool::map: f(item) for every item, the results in input order.
+  template <class R, class Items, class F>
+  std::vector<R> map_items(const Items& items, F& f) {
+    Job job(*this);
+    const auto n = static_cast<std::size_t>(std::ranges::size(items));
+    ItemSource<Items> source(items, items_per_task(n));
+    stats_.map_tasks = source.tasks();
+    ItemsMapWork<Items, F, R> work(source, f, flush_bytes());
+    const auto map_at = Clock::now();
+    PhaseOutcome out = run_phase(source.tasks(), work, phase("map", 0));
+    const auto gather_at = Clock::now();
+    std::vector<R> result = gather_items<R>(out.published, source.tasks(), n);
+    const auto end = Clock::now();
+    stats_.records = out.records;
+    stats_.shared_bytes = out.shm_bytes;
+    stats_.spilled_bytes = out.spilled_bytes;
+    stats_.retries = out.retries;
+    stats_.map_workers = out.workers;
+    stats_.split_seconds = seconds(job.start(), map_at);
+    stats_.map_seconds = seconds(map_at, gather_at);
+    stats_.gather_seconds = seconds(gather_at, end);
+    stats_.total_seconds = seconds(job.start(), end);
+    return result;
+  }
+
+  struct PhaseTimes {
+    Clock::time_point start, map, reduce, gather, end;
+  };
+  void record_stats(const PhaseOutcome& mapped, const PhaseOutcome& reduced, std::size_t keys, const PhaseTimes& t);
+
+ private:
+  template <class K, class V, class Source, class Mapper, class Reducer>
+  PhaseOutcome map_phase_of(Source& source, Mapper& mapper, Reducer& reducer, DenseKeys dense) {
+    using R = std::remove_reference_t<Reducer>;  // const when the caller passed a const reducer
+    using Out = reduce_output_t<K, V, Reducer>;
+    static_assert(is_reducer<R, K, V>(),
+                  "map_reduce: the reducer must be V(const V&, const V&) or Out(key_view, std::span<const V>)");
+    static_assert(Encodable<Out>, "map_reduce: the reducer's result type needs a mapreduce::Codec (see codec.hpp)");
+    typename MapBuffer<K, V>::CombineFn combine_fn = nullptr;
+    if constexpr (is_combine<R, K, V>()) {
+      combine_fn = [](const void* ctx, const V& a, const V& b) -> V {
+        return (*static_cast<R*>(const_cast<void*>(ctx)))(a, b);
+      };
+    }
+    constexpr bool sum = std::is_same_v<std::decay_t<R>, std::plus<>> || std::is_same_v<std::decay_t<R>, std::plus<V>>;
+    MapBuffer<K, V> buffer(partitions_, combine_fn, static_cast<const void*>(&reducer), sum);
+    if (dense.count != 0) {
+      if constexpr (std::is_integral_v<K> && is_combine<R, K, V>()) {
+        buffer.use_dense_keys(dense.count);
+      } else {
+        throw OptionsError("DenseKeys needs integer keys and a combine operation");
+      }
+    }
+    MapWork<K, V, Source, Mapper> work(source, mapper, buffer, flush_bytes());
+    return run_phase(source.tasks(), work, phase("map", 0));
+  }
+
+  template <class K, class V, class Reducer>
+  PhaseOutcome reduce_phase_of(const std::vector<Published>& runs, Reducer& reducer,
+                               const std::vector<std::uint32_t>* partitions, std::size_t shm_in_use) {
+    using R = std::remove_reference_t<Reducer>;
+    using Out = reduce_output_t<K, V, Reducer>;
+    ReduceWork<K, V, R, Out> work(runs, reducer, partitions);
+    const std::size_t tasks = runs.empty() ? 0 : partitions != nullptr ? partitions->size() : partitions_;
+    return run_phase(tasks, work, phase("reduce", shm_in_use));
+  }
+
+  static double seconds(Clock::time_point a, Clock::time_point b) noexcept {
+    return std::chrono::duration<double>(b - a).count();
+  }
+
+  PoolOptions options_;
+  unsigned workers_;
+  unsigned partitions_;
+  std::size_t chunk_bytes_;
+  std::size_t shm_budget_;
+  std::size_t items_per_task_;
+  std::string spill_dir_;
+  std::string next_name_;
+  JobStats stats_;
+};
+
+}  // namespace mapreduce::detail

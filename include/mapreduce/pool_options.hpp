@@ -1,0 +1,47 @@
+#pragma once
+// How a Pool runs its jobs.
+#include <cstddef>
+#include <functional>
+#include <string>
+
+#include "mapreduce/progress.hpp"
+#include "mapreduce/task.hpp"
+#include "mapreduce/worker_output.hpp"
+
+namespace mapreduce {
+
+/// How a Pool runs its jobs. A zero picks the default named beside each field.
+struct PoolOptions {
+  unsigned workers = 0;             ///< worker processes per phase; 0: the CPUs this process may use
+  unsigned partitions = 0;          ///< reduce partitions; 0: 4 per worker
+  std::size_t chunk_bytes = 0;      ///< bytes of input per map task; 0: 1 MiB
+  std::size_t shm_budget = 0;       ///< shared memory a job may hold at once; 0: half the RAM
+  std::size_t items_per_task = 0;   ///< items per task for in-memory inputs; 0: about 16 tasks per worker
+
+  /// Runs of one task before the job fails. A worker that dies (a signal, abort(), _exit,
+  /// the OOM killer) costs one attempt: its task runs again in a fresh worker.
+  unsigned max_attempts = 4;
+  /// Whether an exception thrown by user code also costs an attempt and is retried. Off:
+  /// exceptions are taken as deterministic, and the first one fails the job.
+  bool retry_exceptions = false;
+  /// Replace a worker after it has run this many tasks (for user code that leaks); 0: never.
+  unsigned max_tasks_per_worker = 0;
+  /// A task running longer than this many seconds is killed and costs an attempt; 0: no limit.
+  double task_timeout_seconds = 0;
+  /// Once shm_budget is spent, further runs go to unnamed files here (0600, O_TMPFILE) and
+  /// are read from there in place. Empty: $TMPDIR, else /tmp.
+  std::string spill_dir{};
+  /// false: spending shm_budget fails the job instead of spilling.
+  bool spill = true;
+  /// Called in the worker before each task: a hook for tests that inject faults (kill the
+  /// worker, throw) into chosen tasks. Empty (the default) costs one test per task.
+  std::function<void(const TaskContext&)> before_task{};
+  /// Called in the parent when a phase starts and each time one of its tasks finishes, for
+  /// a progress display (see progress.hpp). Empty: no reports.
+  std::function<void(const Progress&)> progress{};
+  /// The workers' own stdout and stderr: passed on a whole line at a time (the default),
+  /// with a "[map worker 2 task 17] " prefix, or inherited as is (see worker_output.hpp).
+  WorkerOutput worker_output = WorkerOutput::lines;
+};
+
+}  // namespace mapreduce

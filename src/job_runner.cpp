@@ -1,0 +1,101 @@
+// The settings and statistics of the job runner. See detail/job_runner.hpp.
+#include "mapreduce/detail/job_runner.hpp"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "mapreduce/detail/system.hpp"
+#include "mapreduce/error.hpp"
+
+namespace mapreduce::detail {
+
+namespace {
+constexpr unsigned max_workers = 1024;
+constexpr unsigned max_partitions = 1u << 16;
+// Every segment of a job is a descriptor the parent holds until the job ends, and a job
+// that spills can have many: let the soft limit rise to the hard one, as a server would.
+void raise_open_file_limit() noexcept {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+}  // namespace
+
+JobRunner::JobRunner(const PoolOptions& options)
+    : options_(options),
+      workers_(options.workers != 0 ? options.workers : available_cpus()),
+      partitions_(options.partitions != 0 ? options.partitions : 4 * workers_),
+      chunk_bytes_(options.chunk_bytes != 0 ? options.chunk_bytes : std::size_t(1) << 20),
+      shm_budget_(options.shm_budget != 0 ? options.shm_budget : default_shm_budget()),
+      items_per_task_(options.items_per_task),
+      spill_dir_(options.spill_dir.empty() ? default_spill_dir() : options.spill_dir) {
+  if (workers_ > max_workers) {
+    throw OptionsError(fmt::format("workers must be between 1 and {}, not {}", max_workers, workers_));
+  }
+  raise_open_file_limit();
+  if (options.max_attempts == 0) throw OptionsError("max_attempts must be at least 1");
+  if (!(options.task_timeout_seconds >= 0 && options.task_timeout_seconds <= 1e9)) {
+    throw OptionsError("task_timeout_seconds must be between 0 (no limit) and 1e9");
+  }
+  set_partitions(partitions_);
+}
+
+void JobRunner::set_partitions(unsigned partitions) {
+  if (partitions == 0 || partitions > max_partitions) {
+    throw OptionsError(fmt::format("partitions must be between 1 and {}, not {}", max_partitions, partitions));
+  }
+  partitions_ = partitions;
+}
+
+std::size_t JobRunner::items_per_task(std::size_t n) const noexcept {
+  if (items_per_task_ != 0) return items_per_task_;
+  return std::max<std::size_t>(1, n / (std::size_t(workers_) * 16));
+}
+
+std::size_t JobRunner::flush_bytes() const noexcept {
+  // A worker writes out what it holds once it passes its share of the budget (halved, as
+  // writing it out needs as much again), so memory stays near the budget.
+  return std::clamp<std::size_t>(shm_budget_ / (2 * std::size_t(workers_)), std::size_t(1) << 20,
+                                 std::size_t(1) << 30);
+}
+
+PhaseConfig JobRunner::phase(const char* name, std::size_t shm_in_use) const {
+  PhaseConfig c;
+  c.name = name;
+  c.job = next_name_;
+  c.workers = workers_;
+  c.shm_budget = shm_budget_;
+  c.shm_in_use = shm_in_use;
+  c.spill_dir = options_.spill ? spill_dir_ : std::string();
+  c.max_attempts = options_.max_attempts;
+  c.retry_exceptions = options_.retry_exceptions;
+  c.max_tasks_per_worker = options_.max_tasks_per_worker;
+  c.task_timeout = options_.task_timeout_seconds;
+  c.before_task = &options_.before_task;
+  c.progress = &options_.progress;
+  c.output = options_.worker_output;
+  return c;
+}
+
+void JobRunner::record_stats(const PhaseOutcome& mapped, const PhaseOutcome& reduced, std::size_t keys,
+                             const PhaseTimes& t) {
+  stats_.records = mapped.records;
+  stats_.distinct_keys = keys;
+  stats_.shared_bytes = mapped.shm_bytes + reduced.shm_bytes;
+  stats_.spilled_bytes = mapped.spilled_bytes + reduced.spilled_bytes;
+  stats_.retries = mapped.retries + reduced.retries;
+  stats_.map_workers = mapped.workers;
+  stats_.reduce_workers = reduced.workers;
+  stats_.split_seconds = seconds(t.start, t.map);
+  stats_.map_seconds = seconds(t.map, t.reduce);
+  stats_.reduce_seconds = seconds(t.reduce, t.gather);
+  stats_.gather_seconds = seconds(t.gather, t.end);
+  stats_.total_seconds = seconds(t.start, t.end);
+}
+
+}  // namespace mapreduce::detail
