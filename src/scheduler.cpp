@@ -19,6 +19,7 @@
 
 #include "channel.hpp"
 #include "child_process.hpp"
+#include "control_block.hpp"
 #include "mapreduce/detail/phase.hpp"
 #include "mapreduce/detail/task_ledger.hpp"
 #include "mapreduce/error.hpp"
@@ -37,6 +38,7 @@ struct Worker {
   ChildProcess process;
   UniqueFd socket;
   std::size_t slot = 0;               // its slot in the ledger
+  std::size_t seat = 0;               // its board in the control block (seats() when none)
   unsigned id = 0;                    // 1, 2...: for the prefix of its output lines
   OutputPipe output[2];               // its stdout and stderr, unless inherited
   std::size_t reserved = 0;           // shared memory granted but not yet published
@@ -54,7 +56,10 @@ class Scheduler {
         ledger_(LedgerLimits{tasks, config.workers, config.max_attempts, config.max_tasks_per_worker, config.window,
                              config.ordered},
                 label_, [&work](std::size_t t) { return work.describe_task(t); }),
-        relay_(config.output, config.name), shm_used_(config.shm_in_use), parent_(::getpid()),
+        relay_(config.output, config.name),
+        // Created before any fork, so every worker inherits it. Seats for the workers at once,
+        // and as many again for those finishing while their replacements start.
+        control_(2 * std::size_t(config.workers) + 1), shm_used_(config.shm_in_use), parent_(::getpid()),
         started_(Clock::now()) {}
 
   void start() {
@@ -179,10 +184,15 @@ class Scheduler {
         out_write[i].reset(p[1]);
       }
     }
+    const std::size_t seat = control_.take_seat();
+    WorkerBoard* board = seat < control_.seats() ? &control_.board(seat) : nullptr;
     // Whatever stdio holds now would otherwise be written once by each child as well.
     std::fflush(nullptr);
     const pid_t pid = ::fork();
-    if (pid < 0) throw Error(fmt::format("cannot fork a worker: {}", std::strerror(errno)));
+    if (pid < 0) {
+      control_.free_seat(seat);
+      throw Error(fmt::format("cannot fork a worker: {}", std::strerror(errno)));
+    }
     if (pid == 0) {
       // Keep only this worker's ends: a copy of another channel's parent end would stop
       // that worker from seeing EOF when the parent dies.
@@ -201,13 +211,14 @@ class Scheduler {
         // A pipe makes stdout fully buffered; lines should still arrive as they are written.
         std::setvbuf(stdout, nullptr, _IOLBF, 0);
       }
-      worker_main(child_end.get(), work_, config_, parent_);
+      worker_main(child_end.get(), work_, config_, parent_, board);
     }
     ChildProcess child(pid);  // owned at once: reaped even if what follows throws
     Worker& w = workers_.emplace_back();
     w.process = std::move(child);
     w.socket = std::move(parent_end);
     w.slot = ledger_.add_worker();
+    w.seat = seat;
     w.id = ++out_.workers;
     for (int i = 0; i < 2; ++i) {
       if (!out_read[i]) continue;
@@ -351,13 +362,27 @@ class Scheduler {
     shm_used_ -= std::min(shm_used_, w.reserved);  // granted, never published: gone with the worker
     w.reserved = 0;
     const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    // A dying worker sends no message; its board says whether it died inside a task, and
+    // how far into it: a crash at once (bad input, a bad build) reads differently from one
+    // after minutes (memory, a leak).
+    std::string when;
+    if (w.seat < control_.seats()) {
+      const WorkerBoard& board = control_.board(w.seat);
+      if (!clean && board.task.load(std::memory_order_acquire) != 0) {
+        const auto ns = steady_ns() - board.started_ns.load(std::memory_order_relaxed);
+        when = fmt::format(" {:.2f} s into the task", static_cast<double>(ns) / 1e9);
+      }
+      control_.free_seat(w.seat);
+      w.seat = control_.seats();
+    }
     const std::size_t lost = ledger_.lost_task(w.slot);
     // A mapped input file that shrank kills its reader with SIGBUS: that is the input's fault.
     if (lost != no_task && WIFSIGNALED(status) && w.failure.empty()) work_.diagnose_crash(lost);
     ledger_.worker_ended(
         w.slot, WorkerEnd{clean,
-                          !w.failure.empty() ? w.failure
-                                             : fmt::format("worker process {} {}", pid, describe_wait_status(status)),
+                          !w.failure.empty()
+                              ? w.failure
+                              : fmt::format("worker process {} {}{}", pid, describe_wait_status(status), when),
                           describe_wait_status(status)});
   }
 
@@ -367,6 +392,7 @@ class Scheduler {
   std::string label_;  // "map", or "count words: map" for a named job
   TaskLedger ledger_;
   OutputRelay relay_;
+  ControlBlock control_;
   std::size_t shm_used_;
   pid_t parent_;
   std::size_t tasks_done_ = 0;

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "channel.hpp"
+#include "control_block.hpp"
 #include "mapreduce/detail/exception_text.hpp"
 #include "mapreduce/detail/task_ledger.hpp"
 #include "mapreduce/error.hpp"
@@ -16,7 +17,7 @@
 
 namespace mapreduce::detail {
 
-[[noreturn]] void worker_main(int sock, PhaseWork& work, const PhaseConfig& config, pid_t parent) {
+[[noreturn]] void worker_main(int sock, PhaseWork& work, const PhaseConfig& config, pid_t parent, WorkerBoard* board) {
   // Die with the parent: a worker must never outlive the job that forked it.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(1);  // the parent died before prctl took effect
@@ -26,6 +27,8 @@ namespace mapreduce::detail {
     ::signal(SIGTERM, SIG_DFL);
   }
   WorkerLink link(sock);
+  BoardWriter on_board(board);
+  if (board != nullptr) board->pid.store(static_cast<std::uint32_t>(::getpid()), std::memory_order_relaxed);
   int code = 0;
   auto msg = std::make_unique<Message>();
   try {
@@ -36,6 +39,7 @@ namespace mapreduce::detail {
       }
       if (msg->h.kind == Kind::task) {
         const std::uint64_t task = msg->h.a;
+        on_board.task_started(task, static_cast<unsigned>(msg->h.b));
         try {
           if (config.before_task != nullptr && *config.before_task) {
             (*config.before_task)(TaskContext{config.name, task, static_cast<unsigned>(msg->h.b)});
@@ -54,7 +58,9 @@ namespace mapreduce::detail {
           code = 1;
           break;
         }
-        if (!send_message(sock, Kind::done, task, link.take_records())) {
+        const std::uint64_t records = link.take_records();
+        on_board.task_ended(records);
+        if (!send_message(sock, Kind::done, task, records)) {
           code = 1;
           break;
         }

@@ -7,8 +7,11 @@
 
 namespace mapreduce::detail {
 
+struct WorkerBoard;
+
 // Never returns: the worker ends with _exit, so the parent's atexit handlers and static
 // destructors are never run in it.
-[[noreturn]] void worker_main(int sock, PhaseWork& work, const PhaseConfig& config, pid_t parent);
+// `board`: this worker's seat in the control block (control_block.hpp), or null.
+[[noreturn]] void worker_main(int sock, PhaseWork& work, const PhaseConfig& config, pid_t parent, WorkerBoard* board);
 
 }  // namespace mapreduce::detail
