@@ -112,6 +112,7 @@ class Scheduler {
       if (errno == EINTR) return true;
       throw Error(fmt::format("poll: {}", std::strerror(errno)));
     }
+    woke_ns_ = steady_ns();  // a death seen in this step happened before now
     // An interrupt wins over whatever else happened: the workers may be dying of it too.
     if (interrupt >= 0 && fds_[0].revents != 0) throw Interrupted(take_interrupt());
     // Messages first: a task that finished just before its deadline must count as done.
@@ -136,7 +137,8 @@ class Scheduler {
     }
     kill_overdue();
     wake_waiting();
-    for (unsigned n = ledger_.replacements_needed(); n > 0; --n) spawn();
+    // Asked again after each spawn: the new worker may have taken the last task.
+    while (ledger_.replacements_needed() > 0) spawn();
     stepped_ = true;
     last_step_ = Clock::now();
     out_.retries = ledger_.retries();
@@ -214,11 +216,12 @@ class Scheduler {
       worker_main(child_end.get(), work_, config_, parent_, board);
     }
     ChildProcess child(pid);  // owned at once: reaped even if what follows throws
+    SeatRelease seat_guard{control_, seat};
     Worker& w = workers_.emplace_back();
     w.process = std::move(child);
     w.socket = std::move(parent_end);
     w.slot = ledger_.add_worker();
-    w.seat = seat;
+    w.seat = std::exchange(seat_guard.seat, control_.seats());
     w.id = ++out_.workers;
     for (int i = 0; i < 2; ++i) {
       if (!out_read[i]) continue;
@@ -340,6 +343,7 @@ class Scheduler {
       case Kind::finished:
         out_.records += msg.h.b;
         ledger_.finished(w.slot);
+        free_seat(w);  // it writes its board no more: a replacement may have the seat
         break;
       case Kind::small:
         small_.push_back(SmallResult{msg.h.a, std::string(msg.body())});
@@ -349,6 +353,18 @@ class Scheduler {
         throw Error("worker channel: unexpected message");
     }
   }
+
+  void free_seat(Worker& w) noexcept {
+    control_.free_seat(w.seat);
+    w.seat = control_.seats();
+  }
+
+  // Gives a seat back if a spawn throws before a Worker holds it.
+  struct SeatRelease {
+    ControlBlock& control;
+    std::size_t seat;
+    ~SeatRelease() { control.free_seat(seat); }
+  };
 
   // The worker's socket reached EOF: it has exited, normally after `finished`, or it died.
   void ended(Worker& w) {
@@ -369,17 +385,20 @@ class Scheduler {
     if (w.seat < control_.seats()) {
       const WorkerBoard& board = control_.board(w.seat);
       if (!clean && board.task.load(std::memory_order_acquire) != 0) {
-        const auto ns = steady_ns() - board.started_ns.load(std::memory_order_relaxed);
+        const auto ns = std::max<std::int64_t>(0, woke_ns_ - board.started_ns.load(std::memory_order_relaxed));
         when = fmt::format(" {:.2f} s into the task", static_cast<double>(ns) / 1e9);
       }
-      control_.free_seat(w.seat);
-      w.seat = control_.seats();
     }
-    const std::size_t lost = ledger_.lost_task(w.slot);
-    // A mapped input file that shrank kills its reader with SIGBUS: that is the input's fault.
-    if (lost != no_task && WIFSIGNALED(status) && w.failure.empty()) work_.diagnose_crash(lost);
+    free_seat(w);
+    // A mapped input file that shrank kills its reader with SIGBUS: that is the input's fault,
+    // unless workers keep dying anyway (the ledger asks only below its ceiling).
+    const bool signaled = WIFSIGNALED(status) && w.failure.empty();
     ledger_.worker_ended(
-        w.slot, WorkerEnd{clean,
+        w.slot,
+        [&](std::size_t lost) {
+          if (signaled) work_.diagnose_crash(lost);
+        },
+        WorkerEnd{clean,
                           !w.failure.empty()
                               ? w.failure
                               : fmt::format("worker process {} {}{}", pid, describe_wait_status(status), when),
@@ -407,6 +426,7 @@ class Scheduler {
   std::vector<SmallResult> small_;  // results that came in messages (WorkerLink::publish_small)
   bool stepped_ = false;
   Clock::time_point last_step_{};
+  std::int64_t woke_ns_ = 0;  // when the last poll returned (steady_ns)
 };
 
 PhaseOutcome run_phase(std::size_t tasks, PhaseWork& work, const PhaseConfig& config) {

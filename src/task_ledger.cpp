@@ -100,7 +100,7 @@ void TaskLedger::failed_attempt(std::size_t task, const std::string& cause) {
   retry_.push_back(task);
 }
 
-void TaskLedger::worker_ended(std::size_t w, const WorkerEnd& end) {
+void TaskLedger::worker_ended(std::size_t w, const std::function<void(std::size_t)>& explain, const WorkerEnd& end) {
   Slot& s = slots_[w];
   s.ended = true;
   s.waiting = false;
@@ -110,7 +110,10 @@ void TaskLedger::worker_ended(std::size_t w, const WorkerEnd& end) {
   if (++deaths_ > limits_.max_attempts * std::max<std::size_t>(limits_.tasks, 1) + limits_.workers) {
     throw JobError(fmt::format("{}: workers keep dying ({} so far), the last one {}", label_, deaths_, end.status));
   }
-  if (const std::size_t t = lost_task(w); t != no_task) failed_attempt(t, end.cause);
+  if (const std::size_t t = lost_task(w); t != no_task) {
+    if (explain) explain(t);
+    failed_attempt(t, end.cause);
+  }
   // Tasks it had finished but not yet published are lost with it. If it died writing them
   // out, they count as failed; if it died idle, they simply run again.
   for (const std::size_t t : std::exchange(s.held, {})) {

@@ -255,3 +255,22 @@ TEST_CASE("a task reported done that was not running is a protocol error") {
 TEST_CASE("max_attempts of zero is refused") {
   CHECK_THROWS_AS(make({.tasks = 1, .workers = 1, .max_attempts = 0}), mapreduce::OptionsError);
 }
+
+TEST_CASE("the input is asked to explain a lost task only below the ceiling on deaths") {
+  auto ledger = make({.tasks = 1, .workers = 1, .max_attempts = 1});
+  std::size_t asked = no_task;
+  // Ceiling 1 * 1 + 1: the first death is below it and is explained.
+  auto w = ledger.add_worker();
+  ledger.assign(w);
+  CHECK_THROWS_AS(ledger.worker_ended(
+                      w, [&](std::size_t t) { asked = t; throw mapreduce::InputError("words.txt shrank"); }, killed()),
+                  mapreduce::InputError);
+  CHECK(asked == 0);
+  auto past = make({.tasks = 1, .workers = 1, .max_attempts = 1});
+  for (int i = 0; i < 2; ++i) past.worker_ended(past.add_worker(), killed());
+  w = past.add_worker();
+  past.assign(w);
+  asked = no_task;
+  CHECK_THROWS_AS(past.worker_ended(w, [&](std::size_t t) { asked = t; }, killed()), JobError);
+  CHECK(asked == no_task);
+}

@@ -127,11 +127,16 @@ class JobRunner {
       PhaseOutcome mapped = map_phase<K, V>(source, mapper, reducer, dense);
       const auto reduce_at = Clock::now();
       PhaseOutcome reduced = reduce_phase<K, V>(mapped.published, reducer, nullptr, mapped.shm_bytes);
-      const auto finish_at = Clock::now();
+      auto finish_at = Clock::now();
       auto result = finish(reduced.published);
-      std::size_t keys = 0;  // a Dataset's pairs are not counted: that would read them all
-      if constexpr (!requires { result.segments(); }) keys = result.size();
-      record_stats(mapped, reduced, keys, {job.start(), map_at, reduce_at, finish_at, Clock::now()});
+      const auto end = Clock::now();
+      std::size_t keys = 0;
+      if constexpr (requires { result.segments(); }) {
+        finish_at = end;  // a Dataset is not gathered: its pairs stay where they are, uncounted
+      } else {
+        keys = result.size();
+      }
+      record_stats(mapped, reduced, keys, {job.start(), map_at, reduce_at, finish_at, end});
       return result;
     });
   }
@@ -154,7 +159,6 @@ class JobRunner {
     stats_.spilled_bytes = out.spilled_bytes;
     stats_.retries = out.retries;
     stats_.map_workers = out.workers;
-    stats_.split_seconds = seconds(job.start(), map_at);
     stats_.map_seconds = seconds(map_at, gather_at);
     stats_.gather_seconds = seconds(gather_at, end);
     stats_.total_seconds = seconds(job.start(), end);

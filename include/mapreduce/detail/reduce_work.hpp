@@ -54,7 +54,14 @@ class ReduceWork final : public PhaseWork {
     }
     const auto p = partitions_ != nullptr ? (*partitions_)[task] : static_cast<std::uint32_t>(task);
     std::uint64_t n = 0;
-    for (const auto& v : views_) n += v.count(p);
+    for (const auto& v : views_) {
+      // A run set cut for another job's partitions, or of the other kind, would be misread.
+      if (p >= v.partitions() || v.tagged() == is_combine<Reducer, K, V>()) {
+        throw Error(fmt::format("corrupt run set: {} partitions, {}, read for partition {}", v.partitions(),
+                                v.tagged() ? "tagged" : "untagged", p));
+      }
+      n += v.count(p);
+    }
     if (n == 0) return;
     if constexpr (is_combine<Reducer, K, V>()) {
       reduce_combining(p, n, link);
@@ -76,7 +83,7 @@ class ReduceWork final : public PhaseWork {
       const char* const end = run.data() + run.size();
       for (const char* r = run.data(); r < end;) {
         const std::uint64_t hash = run_record::hash(r);
-        r += run_record::head_bytes(v.tagged());
+        r += run_record::untagged_head;
         const View key = KeyTraits<K>::read(r);  // in place: a view into the shared run
         const V value = Codec<V>::read(r);
         if (r > end) throw_overrun("map run");

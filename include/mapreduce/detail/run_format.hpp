@@ -140,7 +140,7 @@ bool tagged_record_less(const char* a, const char* b) noexcept {
 }
 
 // A record decoded past the end of its run: a Codec or KeyTraits read more than was written.
-[[noreturn]] inline void throw_overrun(const char* what) {
+[[noreturn, gnu::cold]] inline void throw_overrun(const char* what) {
   throw Error(fmt::format("corrupt {}: a record runs past its end (does a Codec's read() match its write()?)", what));
 }
 

@@ -68,8 +68,11 @@ class TaskLedger {
   // Charges worker `w`'s end. A clean exit after `finished` costs nothing. Otherwise the task
   // it ran costs an attempt, and so do the tasks it held if it died while publishing them
   // (after `finish`); tasks it held while idle simply run again. Throws JobError when a task
-  // has used all its attempts, or when workers keep dying past the ceiling.
-  void worker_ended(std::size_t w, const WorkerEnd& end);
+  // has used all its attempts, or when workers keep dying past the ceiling. Below the
+  // ceiling, `explain(task)` is called first for the task lost with the worker, if any: it
+  // may throw (an InputError when the input explains a crash).
+  void worker_ended(std::size_t w, const std::function<void(std::size_t)>& explain, const WorkerEnd& end);
+  void worker_ended(std::size_t w, const WorkerEnd& end) { worker_ended(w, {}, end); }
 
   // The caller took `task`'s result (imap): the window moves on.
   void release(std::size_t task);
