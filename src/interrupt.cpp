@@ -65,7 +65,7 @@ void throw_if_interrupted() {
 int take_interrupt() noexcept {
   unsigned char buf[64];
   int sig = pending;
-  for (ssize_t n; (n = ::read(pipe_fds[0], buf, sizeof buf)) > 0;) {
+  while (::read(pipe_fds[0], buf, sizeof buf) > 0) {
     if (sig == 0) sig = buf[0];
   }
   pending = 0;

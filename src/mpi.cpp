@@ -116,7 +116,7 @@ std::size_t mpi_tasks_before(MPI_Comm comm, std::size_t tasks) {
   return rank == 0 ? 0 : static_cast<std::size_t>(before);  // Exscan leaves rank 0's undefined
 }
 
-void mpi_abort(MPI_Comm comm, std::exception_ptr failure) {
+void mpi_abort(MPI_Comm comm, const std::exception_ptr& failure) {
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
   try {
@@ -130,7 +130,7 @@ void mpi_abort(MPI_Comm comm, std::exception_ptr failure) {
   std::abort();  // MPI_Abort does not return
 }
 
-void mpi_agree(MPI_Comm comm, std::exception_ptr failure) {
+void mpi_agree(MPI_Comm comm, const std::exception_ptr& failure) {
   int rank = 0, ranks = 1;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &ranks);

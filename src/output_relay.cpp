@@ -13,7 +13,7 @@ namespace mapreduce::detail {
 namespace {
 // A line longer than this is passed on in pieces: a worker that never writes a newline
 // must not grow the parent's buffer without end.
-constexpr std::size_t max_output_line = 64 * 1024;
+constexpr std::size_t max_output_line = std::size_t{64} * 1024;
 }  // namespace
 
 OutputRelay::OutputRelay(WorkerOutput mode, const char* phase) noexcept

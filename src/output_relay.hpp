@@ -31,13 +31,13 @@ class OutputRelay {
   [[nodiscard]] bool prefixed() const noexcept { return mode_ == WorkerOutput::prefixed; }
   // Passes on the whole lines the pipe holds now (it is non-blocking). At end of file, the
   // last partial line goes too and the pipe is closed.
-  void forward(OutputPipe& pipe, const LineSource& from);
+  void forward(OutputPipe& o, const LineSource& from);
   // The worker has ended: passes on what is in the pipe and closes it, without waiting for
   // an end of file that a process it started may hold back.
-  void drain(OutputPipe& pipe, const LineSource& from);
+  void drain(OutputPipe& o, const LineSource& from);
 
  private:
-  void emit_lines(OutputPipe& pipe, const LineSource& from, bool at_end);
+  void emit_lines(OutputPipe& o, const LineSource& who, bool at_end);
 
   WorkerOutput mode_;
   const char* phase_;

@@ -30,7 +30,7 @@ std::vector<std::vector<char>> mpi_exchange(MPI_Comm comm, std::vector<std::vect
 std::vector<std::vector<char>> mpi_gather(MPI_Comm comm, const std::vector<char>& mine);
 // Collective: rethrows, on every rank, the first failure of any rank (lowest rank first),
 // so no rank waits forever in a later collective for a rank that gave up.
-void mpi_agree(MPI_Comm comm, std::exception_ptr failure);
+void mpi_agree(MPI_Comm comm, const std::exception_ptr& failure);
 // What every rank must agree on before the map: the tasks it cut from the inputs.
 struct JobShape {
   std::uint64_t tasks;
@@ -43,7 +43,7 @@ unsigned mpi_max(MPI_Comm comm, unsigned value);
 // Collective: the tasks of the ranks before this one (an exclusive prefix sum).
 std::size_t mpi_tasks_before(MPI_Comm comm, std::size_t tasks);
 // Prints the failure and aborts the MPI job (every rank), for failures not agreed on.
-[[noreturn]] void mpi_abort(MPI_Comm comm, std::exception_ptr failure);
+[[noreturn]] void mpi_abort(MPI_Comm comm, const std::exception_ptr& failure);
 // The run sets a rank received, as local run-set segments the reduce phase reads in place.
 std::vector<Published> runs_from_exchange(const std::vector<std::vector<char>>& received, std::uint32_t partitions);
 // This rank's runs for each destination rank: partition p goes to rank p % ranks.
@@ -103,7 +103,7 @@ class MpiPool {
     const detail::JobRunner::Job job(runner);
     const auto start = job.start();
     bool agreed = false;  // the failure being thrown is known to every rank
-    auto agree = [&](std::exception_ptr failure) {
+    auto agree = [&](const std::exception_ptr& failure) {
       try {
         detail::mpi_agree(comm_, failure);
       } catch (...) {

@@ -200,7 +200,7 @@ class Pool {
 
  private:
   template <class F, class Items>
-  auto make_stream(F&& f, Items&& items, ImapOptions options, bool ordered) {
+  auto make_stream(F&& f, Items&& items, const ImapOptions& options, bool ordered) {
     using Fn = std::decay_t<F>;
     using Item = std::ranges::range_reference_t<const std::remove_cvref_t<Items>>;
     using R = std::decay_t<std::invoke_result_t<Fn&, Item>>;
