@@ -22,7 +22,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -31,6 +30,8 @@
 #include <string_view>
 #include <unordered_set>
 #include <vector>
+
+#include "../examples/common/cli.hpp"
 
 namespace {
 
@@ -338,36 +339,22 @@ void generate(Output& out, std::uint64_t seed) {
   }
 }
 
-bool parse_u64(const char* s, std::uint64_t& value) {
-  const char* end = s + std::strlen(s);
-  auto [ptr, ec] = std::from_chars(s, end, value);
-  return ec == std::errc() && ptr == end && ptr != s;
-}
-
-}  // namespace
-
-int main(int argc, char** argv) {
-  constexpr const char* kUsage = "usage: make_text OUT_FILE SIZE_BYTES [SEED]";
-  if (argc < 3 || argc > 4) {
-    std::fprintf(stderr, "make_text: %s\n", kUsage);
-    return 2;
-  }
+int run(int argc, char** argv) {
+  std::string path;
   std::uint64_t size = 0;
   std::uint64_t seed = 1;
-  if (!parse_u64(argv[2], size)) {
-    std::fprintf(stderr, "make_text: SIZE_BYTES must be a non-negative integer, got '%s' (%s)\n",
-                 argv[2], kUsage);
-    return 2;
-  }
-  if (argc == 4 && !parse_u64(argv[3], seed)) {
-    std::fprintf(stderr, "make_text: SEED must be a non-negative integer, got '%s' (%s)\n",
-                 argv[3], kUsage);
-    return 2;
-  }
+  cli::App app("make_text", "Writes SIZE_BYTES of deterministic synthetic English-like text (Zipf-distributed\n"
+                            "words) to OUT_FILE, for the word-count benchmarks.");
+  app.add_option("OUT_FILE", path, "the file to write")->required()->type_name("");
+  app.add_count("SIZE_BYTES", size, 0, UINT64_MAX, "its exact size; the text ends with a newline")
+      ->required()
+      ->type_name("");
+  app.add_count("SEED", seed, 0, UINT64_MAX, "the seed of the word sequence (default: 1)")->type_name("");
+  app.parse_command_line(argc, argv);
 
-  std::FILE* f = std::fopen(argv[1], "wb");
+  std::FILE* f = std::fopen(path.c_str(), "wb");
   if (f == nullptr) {
-    std::fprintf(stderr, "make_text: cannot open '%s' for writing: %s\n", argv[1],
+    std::fprintf(stderr, "make_text: cannot open '%s' for writing: %s\n", path.c_str(),
                  std::strerror(errno));
     return 1;
   }
@@ -381,8 +368,14 @@ int main(int argc, char** argv) {
     write_errno = errno;
   }
   if (!ok) {
-    std::fprintf(stderr, "make_text: cannot write '%s': %s\n", argv[1], std::strerror(write_errno));
+    std::fprintf(stderr, "make_text: cannot write '%s': %s\n", path.c_str(), std::strerror(write_errno));
     return 1;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return cli::run_main("make_text", [&] { return run(argc, argv); });
 }

@@ -2,32 +2,24 @@
 // process for process (hyperfine): threads with private tables, the same tokenizer and
 // table as the Pool, the same output.
 #include <cstdio>
-#include <exception>
 #include <string>
 
 #include <fmt/format.h>
 
+#include "../examples/common/cli.hpp"
 #include "baselines.hpp"
 
 int main(int argc, char** argv) {
-  try {
+  return cli::run_main("wordcount_threads", [&] {
     unsigned threads = 2;
     std::size_t top = 0;
     std::string path;
-    for (int i = 1; i < argc; ++i) {
-      const std::string a = argv[i];
-      if (a == "--threads" && i + 1 < argc) {
-        threads = static_cast<unsigned>(std::stoul(argv[++i]));
-      } else if (a == "--top" && i + 1 < argc) {
-        top = std::stoul(argv[++i]);
-      } else {
-        path = a;
-      }
-    }
-    if (path.empty() || threads == 0) {
-      std::fputs("usage: wordcount_threads [--threads N] [--top N] FILE\n", stderr);
-      return 2;
-    }
+    cli::App app("wordcount_threads", "Counts the words of FILE with threads and private tables (the benchmarks'\n"
+                                      "threaded baseline) and prints them as wordcount does.");
+    app.add_count("--threads", threads, 1, 1024, "threads (default: 2)");
+    app.add_count("-n,--top", top, 1, UINT32_MAX, "print only the N most frequent words (default: all)");
+    app.add_option("FILE", path, "the file to count")->required()->type_name("");
+    app.parse_command_line(argc, argv);
     bench::MappedFile file(path);
     auto counts = bench::threads_private_tables(file.text(), threads);
     if (top != 0) {
@@ -39,8 +31,5 @@ int main(int argc, char** argv) {
     for (const auto& [w, n] : counts) fmt::format_to(std::back_inserter(out), "{}\t{}\n", w, n);
     std::fwrite(out.data(), 1, out.size(), stdout);
     return 0;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "wordcount_threads: %s\n", e.what());
-    return 1;
-  }
+  });
 }

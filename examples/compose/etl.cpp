@@ -2,12 +2,11 @@
 // (records -> parsed orders -> valid orders -> partial sums) feed one reduce of partial
 // aggregates; the averages come from the totals. `--check` also computes them in one loop
 // and fails on any difference.
-//   etl [--check] [FILE.csv]   (no FILE: a generated CSV of 200000 orders)
+//   etl [--workers N] [--check] [FILE.csv]   (no FILE: a generated CSV of 200000 orders)
 #include <unistd.h>
 
 #include <charconv>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <map>
 #include <random>
@@ -16,6 +15,8 @@
 #include <fmt/format.h>
 
 #include <mapreduce/mapreduce.hpp>
+
+#include "../common/cli.hpp"
 
 namespace {
 
@@ -60,66 +61,61 @@ std::string generate(const std::string& path) {
   return path;
 }
 
+int run(int argc, char** argv) {
+  bool check = false;
+  unsigned workers = 0;
+  std::string path;
+  cli::App app("etl", "The average delivery time per order type from a CSV of orders (id,type,minutes).");
+  app.add_count("-w,--workers", workers, 1, 1024, "worker processes (default: one per CPU)");
+  app.add_flag("--check", check, "also compute them in one loop and exit 1 on any difference");
+  app.add_option("FILE.csv", path, "the orders (default: a generated CSV of 200000 orders)")->type_name("");
+  app.parse_command_line(argc, argv);
+  std::string generated;
+  if (path.empty()) {
+    char tmpl[] = "/tmp/mapreduce-etl-XXXXXX";
+    const int fd = ::mkstemp(tmpl);
+    if (fd < 0) throw mapreduce::Error("cannot make a temporary file");
+    ::close(fd);
+    path = generated = generate(tmpl);
+  }
+  mapreduce::Pool pool({.workers = workers, .chunk_bytes = 256 << 10});
+  auto mapper = mapreduce::fuse(
+      mapreduce::named_step("split", [](std::string_view chunk, auto&& next) { mapreduce::for_each_record(chunk, next); }),
+      mapreduce::named_step("parse", mapreduce::map_step(parse)),
+      mapreduce::filter_step([](const Order& o) { return o.valid; }),
+      [](const Order& o, auto& emit) { emit(o.type, Totals{o.minutes, 1}); });
+  auto totals = pool.named("delivery times").map_reduce<std::string, Totals>(
+      mapreduce::FileInput{{path}}, mapper,
+      [](const Totals& a, const Totals& b) { return Totals{a.minutes + b.minutes, a.orders + b.orders}; });
+  mapreduce::sort_by_key(totals);
+  for (const auto& [type, t] : totals) {
+    fmt::print("{}\t{:.2f} hours\t{} orders\n", type, static_cast<double>(t.minutes) / static_cast<double>(t.orders) / 60.0, t.orders);
+  }
+  int code = 0;
+  if (check) {
+    std::map<std::string, Totals> expected;
+    std::ifstream f(path);
+    for (std::string line; std::getline(f, line);) {
+      const Order o = parse(line);
+      if (!o.valid) continue;
+      auto& t = expected[std::string(o.type)];
+      t.minutes += o.minutes;
+      ++t.orders;
+    }
+    bool same = expected.size() == totals.size();
+    for (const auto& [type, t] : totals) {
+      const auto it = expected.find(type);
+      same = same && it != expected.end() && it->second.minutes == t.minutes && it->second.orders == t.orders;
+    }
+    std::puts(same ? "check: the same totals as one loop" : "check: the totals differ from one loop");
+    code = same ? 0 : 1;
+  }
+  if (!generated.empty()) std::remove(generated.c_str());
+  return code;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool check = false;
-  std::string path;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--check") == 0) {
-      check = true;
-    } else {
-      path = argv[i];
-    }
-  }
-  try {
-    std::string generated;
-    if (path.empty()) {
-      char tmpl[] = "/tmp/mapreduce-etl-XXXXXX";
-      const int fd = ::mkstemp(tmpl);
-      if (fd < 0) throw mapreduce::Error("etl: cannot make a temporary file");
-      ::close(fd);
-      path = generated = generate(tmpl);
-    }
-    mapreduce::Pool pool({.chunk_bytes = 256 << 10});
-    auto mapper = mapreduce::fuse(
-        mapreduce::named_step("split", [](std::string_view chunk, auto&& next) { mapreduce::for_each_record(chunk, next); }),
-        mapreduce::named_step("parse", mapreduce::map_step(parse)),
-        mapreduce::filter_step([](const Order& o) { return o.valid; }),
-        [](const Order& o, auto& emit) { emit(o.type, Totals{o.minutes, 1}); });
-    auto totals = pool.named("delivery times").map_reduce<std::string, Totals>(
-        mapreduce::FileInput{{path}}, mapper,
-        [](const Totals& a, const Totals& b) { return Totals{a.minutes + b.minutes, a.orders + b.orders}; });
-    mapreduce::sort_by_key(totals);
-    for (const auto& [type, t] : totals) {
-      fmt::print("{}\t{:.2f} hours\t{} orders\n", type, static_cast<double>(t.minutes) / static_cast<double>(t.orders) / 60.0, t.orders);
-    }
-    int code = 0;
-    if (check) {
-      std::map<std::string, Totals> expected;
-      std::ifstream f(path);
-      for (std::string line; std::getline(f, line);) {
-        const Order o = parse(line);
-        if (!o.valid) continue;
-        auto& t = expected[std::string(o.type)];
-        t.minutes += o.minutes;
-        ++t.orders;
-      }
-      bool same = expected.size() == totals.size();
-      for (const auto& [type, t] : totals) {
-        const auto it = expected.find(type);
-        same = same && it != expected.end() && it->second.minutes == t.minutes && it->second.orders == t.orders;
-      }
-      std::puts(same ? "check: the same totals as one loop" : "check: the totals differ from one loop");
-      code = same ? 0 : 1;
-    }
-    if (!generated.empty()) std::remove(generated.c_str());
-    return code;
-  } catch (const mapreduce::InputError& e) {
-    std::fprintf(stderr, "etl: %s\n", e.what());
-    return 2;
-  } catch (const mapreduce::Error& e) {
-    std::fprintf(stderr, "etl: %s\n", e.what());
-    return 1;
-  }
+  return cli::run_main("etl", [&] { return run(argc, argv); });
 }

@@ -2,12 +2,13 @@
 // cartesian job (Pool::map_product), results addressed by the pair; then each cohort's best
 // product. `--check` also runs the nested loops and fails on any difference.
 #include <cstdio>
-#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
 
 #include <mapreduce/mapreduce.hpp>
+
+#include "../common/cli.hpp"
 
 namespace {
 
@@ -36,32 +37,37 @@ float score(const Profile& cohort, const Profile& product) {
   return s;
 }
 
+int run(int argc, char** argv) {
+  bool check = false;
+  unsigned workers = 0;
+  cli::App app("recommend", "Scores 60 cohorts against 400 products, one cartesian job, and prints the first\n"
+                            "cohorts' best products.");
+  app.add_count("-w,--workers", workers, 1, 1024, "worker processes (default: one per CPU)");
+  app.add_flag("--check", check, "also run the nested loops and exit 1 on any difference");
+  app.parse_command_line(argc, argv);
+  const auto cohorts = make("cohort-", 60, 7);
+  const auto products = make("product-", 400, 8);
+  mapreduce::Pool pool({.workers = workers});
+  const auto grid = pool.named("score pairs").map_product(score, cohorts, products);
+  int code = 0;
+  for (std::size_t c = 0; c < grid.rows(); ++c) {
+    std::size_t best = 0;
+    for (std::size_t p = 1; p < grid.cols(); ++p) {
+      if (grid.at(c, p) > grid.at(c, best)) best = p;
+    }
+    if (c < 5) std::printf("%s\t%s\t%.3f\n", cohorts[c].name.c_str(), products[best].name.c_str(), grid.at(c, best));
+    if (check) {
+      for (std::size_t p = 0; p < products.size(); ++p) {
+        if (grid.at(c, p) != score(cohorts[c], products[p])) code = 1;
+      }
+    }
+  }
+  if (check) std::puts(code == 0 ? "check: every pair equals the nested loops" : "check: pairs differ from the loops");
+  return code;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool check = argc > 1 && std::strcmp(argv[1], "--check") == 0;
-  try {
-    const auto cohorts = make("cohort-", 60, 7);
-    const auto products = make("product-", 400, 8);
-    mapreduce::Pool pool;
-    const auto grid = pool.named("score pairs").map_product(score, cohorts, products);
-    int code = 0;
-    for (std::size_t c = 0; c < grid.rows(); ++c) {
-      std::size_t best = 0;
-      for (std::size_t p = 1; p < grid.cols(); ++p) {
-        if (grid.at(c, p) > grid.at(c, best)) best = p;
-      }
-      if (c < 5) std::printf("%s\t%s\t%.3f\n", cohorts[c].name.c_str(), products[best].name.c_str(), grid.at(c, best));
-      if (check) {
-        for (std::size_t p = 0; p < products.size(); ++p) {
-          if (grid.at(c, p) != score(cohorts[c], products[p])) code = 1;
-        }
-      }
-    }
-    if (check) std::puts(code == 0 ? "check: every pair equals the nested loops" : "check: pairs differ from the loops");
-    return code;
-  } catch (const mapreduce::Error& e) {
-    std::fprintf(stderr, "recommend: %s\n", e.what());
-    return 1;
-  }
+  return cli::run_main("recommend", [&] { return run(argc, argv); });
 }

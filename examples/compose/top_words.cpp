@@ -11,6 +11,8 @@
 
 #include <mapreduce/mapreduce.hpp>
 
+#include "../common/cli.hpp"
+
 namespace {
 
 using Entry = std::pair<std::uint64_t, std::string>;  // (count, word)
@@ -27,32 +29,33 @@ std::vector<Entry> keep_top(std::vector<Entry> a, const std::vector<Entry>& b) {
   return a;
 }
 
+int run(int argc, char** argv) {
+  unsigned workers = 0;
+  mapreduce::FileInput input;
+  cli::App app("top_words", "Prints the 100 most frequent words of FILEs, as wordcount --top 100 does, with a\n"
+                            "chain of two jobs.");
+  app.add_count("-w,--workers", workers, 1, 1024, "worker processes (default: one per CPU)");
+  app.add_option("FILE", input.paths, "the files to count")->type_name("");
+  app.parse_command_line(argc, argv);
+  mapreduce::Pool pool({.workers = workers});
+  auto counts = pool.named("count words").map_reduce_dataset<std::string, std::uint64_t>(
+      input,
+      [](std::string_view chunk, auto& emit) {
+        mapreduce::for_each_word(chunk, [&](std::string_view w) { emit(w, 1); });
+      },
+      std::plus<>{});
+  auto best = pool.named("top 100").map_reduce<int, std::vector<Entry>>(
+      counts,
+      [](std::string_view word, std::uint64_t n, auto& emit) { emit(0, std::vector<Entry>{{n, std::string(word)}}); },
+      [](const std::vector<Entry>& a, const std::vector<Entry>& b) { return keep_top(a, b); });
+  if (!best.empty()) {
+    for (const auto& [n, word] : best[0].second) fmt::print("{}\t{}\n", word, n);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    mapreduce::FileInput input;
-    for (int i = 1; i < argc; ++i) input.paths.emplace_back(argv[i]);
-    mapreduce::Pool pool;
-    auto counts = pool.named("count words").map_reduce_dataset<std::string, std::uint64_t>(
-        input,
-        [](std::string_view chunk, auto& emit) {
-          mapreduce::for_each_word(chunk, [&](std::string_view w) { emit(w, 1); });
-        },
-        std::plus<>{});
-    auto best = pool.named("top 100").map_reduce<int, std::vector<Entry>>(
-        counts,
-        [](std::string_view word, std::uint64_t n, auto& emit) { emit(0, std::vector<Entry>{{n, std::string(word)}}); },
-        [](const std::vector<Entry>& a, const std::vector<Entry>& b) { return keep_top(a, b); });
-    if (!best.empty()) {
-      for (const auto& [n, word] : best[0].second) fmt::print("{}\t{}\n", word, n);
-    }
-    return 0;
-  } catch (const mapreduce::InputError& e) {
-    std::fprintf(stderr, "top_words: %s\n", e.what());
-    return 2;
-  } catch (const mapreduce::Error& e) {
-    std::fprintf(stderr, "top_words: %s\n", e.what());
-    return 1;
-  }
+  return cli::run_main("top_words", [&] { return run(argc, argv); });
 }

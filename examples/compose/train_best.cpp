@@ -3,11 +3,12 @@
 // validation error. `--check` also runs the plain loop and fails if the picks differ.
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <random>
 #include <vector>
 
 #include <mapreduce/mapreduce.hpp>
+
+#include "../common/cli.hpp"
 
 namespace {
 
@@ -50,42 +51,47 @@ Fit train(double lambda, std::uint32_t id, const std::vector<Point>& train_set, 
   return {lambda, a, b, err / static_cast<double>(test.size()), id};
 }
 
+int run(int argc, char** argv) {
+  bool check = false;
+  unsigned workers = 0;
+  cli::App app("train_best", "Fits y = a x + b with 40 regularization strengths in worker processes and prints\n"
+                             "the one with the lowest validation error.");
+  app.add_count("-w,--workers", workers, 1, 1024, "worker processes (default: one per CPU)");
+  app.add_flag("--check", check, "also run the plain loop and exit 1 if it picks another");
+  app.parse_command_line(argc, argv);
+  const auto train_set = make_points(5, 6);  // few, noisy points: shrinking the slope can pay
+  const auto test_set = make_points(2, 2000);
+  std::vector<double> lambdas;
+  for (int i = 0; i < 40; ++i) lambdas.push_back(std::pow(10.0, -2.0 + 0.15 * i));
+
+  mapreduce::Pool pool({.workers = workers});
+  // Fan out over the parameters, fan in to the lowest error: one job, an ordinary reducer.
+  std::vector<std::uint32_t> variants(lambdas.size());
+  for (std::uint32_t i = 0; i < variants.size(); ++i) variants[i] = i;
+  auto best = pool.named("train").map_reduce<int, Fit>(
+      variants,
+      [&](std::uint32_t i, auto& emit) { emit(0, train(lambdas[i], i, train_set, test_set)); },
+      mapreduce::min_by([](const Fit& f) { return std::pair(f.error, f.id); }));
+  const Fit& pick = best.at(0).second;
+  std::printf("best lambda %.4g: y = %.4f x %+.4f, validation MSE %.4f\n", pick.lambda, pick.a, pick.b, pick.error);
+
+  if (check) {
+    Fit expected = train(lambdas[0], 0, train_set, test_set);
+    for (std::uint32_t i = 1; i < lambdas.size(); ++i) {
+      const Fit f = train(lambdas[i], i, train_set, test_set);
+      if (std::pair(f.error, f.id) < std::pair(expected.error, expected.id)) expected = f;
+    }
+    if (expected.id != pick.id || expected.error != pick.error) {
+      std::fprintf(stderr, "train_best: picked variant %u, the loop picks %u\n", pick.id, expected.id);
+      return 1;
+    }
+    std::puts("check: the same pick as the plain loop");
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool check = argc > 1 && std::strcmp(argv[1], "--check") == 0;
-  try {
-    const auto train_set = make_points(5, 6);  // few, noisy points: shrinking the slope can pay
-    const auto test_set = make_points(2, 2000);
-    std::vector<double> lambdas;
-    for (int i = 0; i < 40; ++i) lambdas.push_back(std::pow(10.0, -2.0 + 0.15 * i));
-
-    mapreduce::Pool pool;
-    // Fan out over the parameters, fan in to the lowest error: one job, an ordinary reducer.
-    std::vector<std::uint32_t> variants(lambdas.size());
-    for (std::uint32_t i = 0; i < variants.size(); ++i) variants[i] = i;
-    auto best = pool.named("train").map_reduce<int, Fit>(
-        variants,
-        [&](std::uint32_t i, auto& emit) { emit(0, train(lambdas[i], i, train_set, test_set)); },
-        mapreduce::min_by([](const Fit& f) { return std::pair(f.error, f.id); }));
-    const Fit& pick = best.at(0).second;
-    std::printf("best lambda %.4g: y = %.4f x %+.4f, validation MSE %.4f\n", pick.lambda, pick.a, pick.b, pick.error);
-
-    if (check) {
-      Fit expected = train(lambdas[0], 0, train_set, test_set);
-      for (std::uint32_t i = 1; i < lambdas.size(); ++i) {
-        const Fit f = train(lambdas[i], i, train_set, test_set);
-        if (std::pair(f.error, f.id) < std::pair(expected.error, expected.id)) expected = f;
-      }
-      if (expected.id != pick.id || expected.error != pick.error) {
-        std::fprintf(stderr, "train_best: picked variant %u, the loop picks %u\n", pick.id, expected.id);
-        return 1;
-      }
-      std::puts("check: the same pick as the plain loop");
-    }
-    return 0;
-  } catch (const mapreduce::Error& e) {
-    std::fprintf(stderr, "train_best: %s\n", e.what());
-    return 1;
-  }
+  return cli::run_main("train_best", [&] { return run(argc, argv); });
 }

@@ -34,14 +34,9 @@ namespace {
 
 namespace chrono = std::chrono;
 
-using cli::UsageError;
-
-constexpr const char* usage =
-    "usage: access_log [--workers N] [--chunk-bytes N] [--check] FILE...\n"
-    "       access_log --generate N FILE\n"
-    "  requests and bytes per HTTP status and per hour (UTC) of Common/Combined Log Format files\n"
-    "  --check         also parse the files in one loop and exit 1 on any difference\n"
-    "  --generate N    write N lines of a made-up access log (the same every time) to FILE\n";
+constexpr const char* description =
+    "Requests and bytes per HTTP status and per hour (UTC) of Common/Combined Log Format files.\n"
+    "access_log --generate N FILE writes a log to try it on instead.";
 
 // What each key adds up. Trivially copyable, so it needs no Codec of its own.
 struct Traffic {
@@ -262,27 +257,22 @@ int run(int argc, char** argv) {
   bool check_mode = false;
   mapreduce::PoolOptions options;
   std::vector<std::string> files;
-  for (cli::ArgReader args(argc, argv, usage, ""); args.next();) {
-    const std::string_view arg = args.arg();
-    if (args.operand()) {
-      files.emplace_back(arg);
-    } else if (arg == "--generate") {
-      const std::uint64_t n = cli::parse_count(arg, args.value(), 0, std::uint64_t(1) << 40);
-      const std::string file(args.value());
-      if (args.next()) throw UsageError("--generate N FILE: one FILE, and nothing after it");
-      generate(n, file);
-      return 0;
-    } else if (arg == "--check") {
-      check_mode = true;
-    } else if (arg == "--workers") {
-      options.workers = static_cast<unsigned>(cli::parse_count(arg, args.value(), 1, 1024));
-    } else if (arg == "--chunk-bytes") {
-      options.chunk_bytes = cli::parse_count(arg, args.value(), 1, std::uint64_t(1) << 40);
-    } else {
-      throw UsageError(fmt::format("unknown option '{}' (see --help)", arg));
-    }
+  std::uint64_t generate_lines = 0;
+  cli::App app("access_log", description);
+  app.add_count("-w,--workers", options.workers, 1, 1024, "worker processes (default: one per CPU)");
+  app.add_count("--chunk-bytes", options.chunk_bytes, 1, std::uint64_t(1) << 40,
+                "bytes of input per map task (default: 1048576)");
+  app.add_flag("--check", check_mode, "also parse the files in one loop and exit 1 on any difference");
+  CLI::Option* generating = app.add_count("--generate", generate_lines, 0, std::uint64_t(1) << 40,
+                                          "write N lines of a made-up access log (the same every time) to FILE");
+  app.add_option("FILE", files, "the logs to read")->type_name("");
+  app.parse_command_line(argc, argv);
+  if (generating->count() > 0) {
+    if (files.size() != 1) throw app.error("--generate N FILE: one FILE");
+    generate(generate_lines, files.front());
+    return 0;
   }
-  if (files.empty()) throw UsageError("no FILE (see --help)");
+  if (files.empty()) throw app.error("no FILE (see --help)");
   mapreduce::Pool pool(options);  // throws OptionsError for a --workers or --chunk-bytes out of range
   const Report report = run_job(pool, files);
   print(report);
@@ -292,5 +282,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return cli::run_main("access_log", nullptr, [&] { return run(argc, argv); });
+  return cli::run_main("access_log", [&] { return run(argc, argv); });
 }

@@ -37,15 +37,10 @@
 
 namespace {
 
-using cli::UsageError;
-
-constexpr const char* usage =
-    "usage: column_stats --key NAME --value NAME [--workers N] [--chunk-bytes N] [--check] FILE.csv\n"
-    "       column_stats --generate N FILE.csv\n"
-    "  prints key<TAB>count<TAB>mean<TAB>stddev (the sample standard deviation) sorted by key;\n"
-    "  fields are split at commas (no quoting); rows whose value is not a number are skipped\n"
-    "  --check         also compute them in one loop, two passes, and exit 1 on a difference\n"
-    "  --generate N    write N rows of made-up weather (the same every time) to FILE.csv\n";
+constexpr const char* description =
+    "Prints key<TAB>count<TAB>mean<TAB>stddev (the sample standard deviation) sorted by key;\n"
+    "fields are split at commas (no quoting); rows whose value is not a number are skipped.\n"
+    "column_stats --generate N FILE.csv writes a CSV to try it on instead.";
 
 // count values with mean `mean` and sum of squared deviations from it `m2`.
 struct Summary {
@@ -250,31 +245,25 @@ int run(int argc, char** argv) {
   bool check_mode = false;
   mapreduce::PoolOptions options;
   std::string key, value, path;
-  for (cli::ArgReader args(argc, argv, usage, ""); args.next();) {
-    const std::string_view arg = args.arg();
-    if (args.operand()) {
-      if (!path.empty()) throw UsageError("one FILE.csv only (see --help)");
-      path = arg;
-    } else if (arg == "--generate") {
-      const std::uint64_t n = cli::parse_count(arg, args.value(), 0, std::uint64_t(1) << 40);
-      const std::string file(args.value());
-      if (args.next()) throw UsageError("--generate N FILE: one FILE, and nothing after it");
-      generate(n, file);
-      return 0;
-    } else if (arg == "--check") {
-      check_mode = true;
-    } else if (arg == "--key" || arg == "--value") {
-      (arg == "--key" ? key : value) = args.value();
-    } else if (arg == "--workers") {
-      options.workers = static_cast<unsigned>(cli::parse_count(arg, args.value(), 1, 1024));
-    } else if (arg == "--chunk-bytes") {
-      options.chunk_bytes = cli::parse_count(arg, args.value(), 1, std::uint64_t(1) << 40);
-    } else {
-      throw UsageError(fmt::format("unknown option '{}' (see --help)", arg));
-    }
+  std::uint64_t generate_rows = 0;
+  cli::App app("column_stats", description);
+  app.add_option("--key", key, "the column to group by")->type_name("NAME");
+  app.add_option("--value", value, "the column of numbers")->type_name("NAME");
+  app.add_count("-w,--workers", options.workers, 1, 1024, "worker processes (default: one per CPU)");
+  app.add_count("--chunk-bytes", options.chunk_bytes, 1, std::uint64_t(1) << 40,
+                "bytes of input per map task (default: 1048576)");
+  app.add_flag("--check", check_mode, "also compute them in one loop, two passes, and exit 1 on a difference");
+  CLI::Option* generating = app.add_count("--generate", generate_rows, 0, std::uint64_t(1) << 40,
+                                          "write N rows of made-up weather (the same every time) to FILE.csv");
+  app.add_option("FILE.csv", path, "the CSV, its first line the column names")->type_name("");
+  app.parse_command_line(argc, argv);
+  if (generating->count() > 0) {
+    if (path.empty()) throw app.error("--generate N FILE.csv: no FILE.csv");
+    generate(generate_rows, path);
+    return 0;
   }
   if (path.empty() || key.empty() || value.empty()) {
-    throw UsageError("need --key NAME, --value NAME and FILE.csv (see --help)");
+    throw app.error("need --key NAME, --value NAME and FILE.csv (see --help)");
   }
   const Columns columns = read_header(path, key, value);
   mapreduce::Pool pool(options);  // throws OptionsError for a --workers or --chunk-bytes out of range
@@ -286,5 +275,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return cli::run_main("column_stats", nullptr, [&] { return run(argc, argv); });
+  return cli::run_main("column_stats", [&] { return run(argc, argv); });
 }

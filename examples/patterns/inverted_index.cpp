@@ -36,13 +36,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-using cli::UsageError;
-
-constexpr const char* usage =
-    "usage: inverted_index [--workers N] [--check] FILE...\n"
-    "  prints word<TAB>file,file,... for every word of the files, sorted by word\n"
-    "  --check    also build the index in one loop and exit 1 on any difference;\n"
-    "             with no FILE, check a small index known in advance\n";
+constexpr const char* description = "Prints word<TAB>file,file,... for every word of the files, sorted by word.";
 
 // Word -> the numbers of the files that contain it, ascending. Sorted by word.
 using Index = std::vector<std::pair<std::string, std::vector<std::uint32_t>>>;
@@ -131,19 +125,14 @@ int run(int argc, char** argv) {
   bool check = false;
   unsigned workers = 0;
   std::vector<std::string> names;
-  for (cli::ArgReader args(argc, argv, usage, ""); args.next();) {
-    const std::string_view arg = args.arg();
-    if (args.operand()) {
-      names.emplace_back(arg);
-    } else if (arg == "--check") {
-      check = true;
-    } else if (arg == "--workers") {
-      workers = static_cast<unsigned>(cli::parse_count(arg, args.value(), 1, 1024));
-    } else {
-      throw UsageError(fmt::format("unknown option '{}' (see --help)", arg));
-    }
-  }
-  if (names.empty() && !check) throw UsageError("no FILE (see --help)");
+  cli::App app("inverted_index", description);
+  app.add_count("-w,--workers", workers, 1, 1024, "worker processes (default: one per CPU)");
+  app.add_flag("--check", check,
+               "also build the index in one loop and exit 1 on any difference;\n"
+               "with no FILE, check a small index known in advance");
+  app.add_option("FILE", names, "the files to index")->type_name("");
+  app.parse_command_line(argc, argv);
+  if (names.empty() && !check) throw app.error("no FILE (see --help)");
   // Check the files here, where a failure is an input error (exit 2); in a worker it
   // would fail the job instead.
   std::vector<fs::path> paths(names.begin(), names.end());
@@ -174,5 +163,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return cli::run_main("inverted_index", nullptr, [&] { return run(argc, argv); });
+  return cli::run_main("inverted_index", [&] { return run(argc, argv); });
 }

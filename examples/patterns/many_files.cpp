@@ -34,17 +34,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-using cli::UsageError;
-
-constexpr const char* usage =
-    "usage: many_files [--workers N] [--total] [--check] FILE...\n"
-    "       many_files --generate N DIR\n"
-    "  prints path<TAB>lines<TAB>words<TAB>bytes<TAB>longest line for each file, sorted by path,\n"
-    "  and their total\n"
-    "  --total         only the total, added up in the workers\n"
-    "  --check         also compute them in one loop and exit 1 on any difference;\n"
-    "                  with no FILE, on 200 generated files\n"
-    "  --generate N    write N small text files (the same every time) to DIR\n";
+constexpr const char* description =
+    "Prints path<TAB>lines<TAB>words<TAB>bytes<TAB>longest line for each file, sorted by path,\n"
+    "and their total. many_files --generate N DIR writes files to try it on instead.";
 
 // The stats of one file, or of several added up. Trivially copyable: no Codec needed.
 struct FileStats {
@@ -111,27 +103,23 @@ int run(int argc, char** argv) {
   bool check = false, total_only = false;
   unsigned workers = 0;
   std::vector<std::string> paths;
-  for (cli::ArgReader args(argc, argv, usage, ""); args.next();) {
-    const std::string_view arg = args.arg();
-    if (args.operand()) {
-      paths.emplace_back(arg);
-    } else if (arg == "--generate") {
-      const std::uint64_t n = cli::parse_count(arg, args.value(), 0, 1000000);
-      const std::string dir(args.value());
-      if (args.next()) throw UsageError("--generate N DIR: one DIR, and nothing after it");
-      generate(n, dir);
-      return 0;
-    } else if (arg == "--workers") {
-      workers = static_cast<unsigned>(cli::parse_count(arg, args.value(), 1, 1024));
-    } else if (arg == "--check") {
-      check = true;
-    } else if (arg == "--total") {
-      total_only = true;
-    } else {
-      throw UsageError(fmt::format("unknown option '{}' (see --help)", arg));
-    }
+  std::uint64_t generate_files = 0;
+  cli::App app("many_files", description);
+  app.add_count("-w,--workers", workers, 1, 1024, "worker processes (default: one per CPU)");
+  app.add_flag("--total", total_only, "only the total, added up in the workers");
+  app.add_flag("--check", check,
+               "also compute them in one loop and exit 1 on any difference;\n"
+               "with no FILE, on 200 generated files");
+  CLI::Option* generating = app.add_count("--generate", generate_files, 0, 1000000,
+                                          "write N small text files (the same every time) to DIR, the one FILE");
+  app.add_option("FILE", paths, "the files to read")->type_name("");
+  app.parse_command_line(argc, argv);
+  if (generating->count() > 0) {
+    if (paths.size() != 1) throw app.error("--generate N DIR: one DIR");
+    generate(generate_files, paths.front());
+    return 0;
   }
-  if (paths.empty() && !check) throw UsageError("no FILE (see --help)");
+  if (paths.empty() && !check) throw app.error("no FILE (see --help)");
 
   // --check alone: 200 generated files in a temporary directory, removed on the way out.
   struct Remove {
@@ -194,5 +182,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return cli::run_main("many_files", nullptr, [&] { return run(argc, argv); });
+  return cli::run_main("many_files", [&] { return run(argc, argv); });
 }

@@ -29,18 +29,13 @@
 #include <mapreduce/mapreduce.hpp>
 
 #include "../common/cli.hpp"
+#include "../common/output.hpp"
 #include "command.hpp"
 
 namespace stream {
 namespace {
 
-constexpr const char* usage_text =
-    "usage: mapreduce-stream --mapper CMD [--reducer CMD] [--combiner CMD] [--shell]\n"
-    "                        [--workers N] [--partitions P] [--chunk-bytes B] [--max-attempts N]\n"
-    "                        [--task-timeout S] [--output PATH] [--sort key|count] [--top N]\n"
-    "                        [--format tsv|csv|json] [--stats] [--verbose] [--progress|--quiet] FILE...\n";
-
-constexpr const char* help_text =
+constexpr const char* description =
     "Runs a map-reduce job whose mapper and reducer are programs, in any language.\n"
     "\n"
     "Each map task starts the mapper with its chunk of the input (whole lines) on standard\n"
@@ -51,39 +46,12 @@ constexpr const char* help_text =
     "the sorted lines themselves are the output. A combiner, if given, is run like a\n"
     "reducer on each map task's output before the shuffle. The mapper finds the path of its\n"
     "input in $MAPREDUCE_INPUT_FILE and the offset of its chunk in $MAPREDUCE_INPUT_OFFSET\n"
-    "(also under Hadoop's names, $mapreduce_map_input_file and $mapreduce_map_input_start).\n"
-    "\n"
-    "  --mapper CMD        the map command (split into words like a shell does, run without one)\n"
-    "  --reducer CMD       the reduce command (default: none, the grouped lines are the output)\n"
-    "  --combiner CMD      a reducer run on each map task's sorted output\n"
-    "  --shell             run the commands with /bin/sh -c instead\n"
-    "  --workers N         worker processes (default: the CPUs available)\n"
-    "  --partitions P      reduce partitions, one reducer run each (default: one per worker)\n"
-    "  --chunk-bytes B     bytes of input per map task (default: a quarter of each worker's\n"
-    "                      share, from 1 MiB to 64 MiB: each task starts the mapper)\n"
-    "  --max-attempts N    runs of a task before the job fails (default: 4)\n"
-    "  --task-timeout S    kill a task running longer than S seconds (it counts as a failed run)\n"
-    "  --output PATH       write the output to the file PATH (default: standard output, the\n"
-    "                      partitions one after the other); when PATH is a directory or ends\n"
-    "                      with '/', one file per partition there: PATH/part-00000... Files\n"
-    "                      appear only when the job succeeds; an old one is replaced then\n"
-    "  --sort key|count    sort the whole output by key, or by numeric value descending (ties by\n"
-    "                      key); not with --output DIR\n"
-    "  --top N             only the first N lines of the sorted output (default order: count)\n"
-    "  --format F          tsv (the lines as the reducer wrote them, the default), csv (with a\n"
-    "                      header) or json; values that are JSON numbers are written as numbers\n"
-    "  --stats             print what each phase did to standard error\n"
-    "  --verbose           log each command run and its result (stderr of the commands is always\n"
-    "                      shown, each line prefixed with its phase, worker and task)\n"
-    "  --progress          show a progress line on standard error from the start\n"
-    "  --quiet             never show the progress line\n"
-    "  -h, --help          show this help\n"
-    "\n"
+    "(also under Hadoop's names, $mapreduce_map_input_file and $mapreduce_map_input_start).";
+
+constexpr const char* footer =
     "A command that exits non-zero or dies fails its task, which runs again, up to\n"
     "--max-attempts runs. Exit status: 0 on success, 2 for a usage or input error, 1 when a\n"
-    "task fails for good, 130 or 143 when interrupted by SIGINT or SIGTERM.\n";
-
-using cli::UsageError;
+    "task fails for good, 130 or 143 when interrupted by SIGINT or SIGTERM.";
 
 struct Options {
   mapreduce::PoolOptions pool;
@@ -104,56 +72,56 @@ Options parse_args(int argc, char** argv) {
   Options o;
   o.pool.retry_exceptions = true;             // a failed command is a failed attempt, run again
   o.pool.worker_output = mapreduce::WorkerOutput::prefixed;
-  for (cli::ArgReader args(argc, argv, usage_text, help_text); args.next();) {
-    const std::string_view a = args.arg();
-    auto value = [&args] { return args.value(); };
-    if (args.operand()) {
-      o.files.emplace_back(a);
-    } else if (a == "--mapper") {
-      o.mapper = value();
-    } else if (a == "--reducer") {
-      o.reducer = value();
-    } else if (a == "--combiner") {
-      o.combiner = value();
-    } else if (a == "--shell") {
-      o.shell = true;
-    } else if (a == "--workers") {
-      o.pool.workers = static_cast<unsigned>(cli::parse_count(a, value(), 1, 1024));
-    } else if (a == "--partitions") {
-      o.pool.partitions = static_cast<unsigned>(cli::parse_count(a, value(), 1, 65536));
-    } else if (a == "--chunk-bytes") {
-      o.pool.chunk_bytes = cli::parse_count(a, value(), 1, std::uint64_t(1) << 40);
-    } else if (a == "--max-attempts") {
-      o.pool.max_attempts = static_cast<unsigned>(cli::parse_count(a, value(), 1, 1000));
-    } else if (a == "--task-timeout") {
-      o.pool.task_timeout_seconds = static_cast<double>(cli::parse_count(a, value(), 1, 1000000));
-    } else if (a == "--output") {
-      o.output = value();
-      if (o.output.empty()) throw UsageError{"--output needs a file or a directory"};
-      std::error_code ec;
-      o.output_dir = o.output.back() == '/' || std::filesystem::is_directory(o.output, ec);
-    } else if (a == "--sort") {
-      const std::string_view v = value();
-      if (v != "count" && v != "key") throw UsageError{fmt::format("--sort takes key or count, not '{}'", v)};
-      o.sort = v == "key" ? Options::Sort::key : Options::Sort::count;
-    } else if (a == "--top") {
-      o.top = cli::parse_count(a, value(), 1, UINT32_MAX);
-    } else if (a == "--format") {
-      o.format = cli::parse_format(a, value());
-    } else if (a == "--stats") {
-      o.stats = true;
-    } else if (a == "--verbose") {
-      o.verbose = true;
-    } else if (a == "--progress") {
-      o.progress = cli::ProgressMode::always;
-    } else if (a == "--quiet") {
-      o.progress = cli::ProgressMode::never;
-    } else {
-      throw UsageError{fmt::format("unknown option '{}'", a)};
-    }
+  std::string sort, format = "tsv";
+  cli::App app("mapreduce-stream", description, footer);
+  app.add_option("--mapper", o.mapper, "the map command (split into words like a shell does, run without one)")
+      ->type_name("CMD")
+      ->required();
+  app.add_option("--reducer", o.reducer, "the reduce command (default: none, the grouped lines are the output)")
+      ->type_name("CMD");
+  app.add_option("--combiner", o.combiner, "a reducer run on each map task's sorted output")->type_name("CMD");
+  app.add_flag("--shell", o.shell, "run the commands with /bin/sh -c instead");
+  app.add_count("-w,--workers", o.pool.workers, 1, 1024, "worker processes (default: the CPUs available)");
+  app.add_count("-p,--partitions", o.pool.partitions, 1, 65536,
+                "reduce partitions, one reducer run each (default: one per worker)")
+      ->type_name("P");
+  app.add_count("--chunk-bytes", o.pool.chunk_bytes, 1, std::uint64_t(1) << 40,
+                "bytes of input per map task (default: a quarter of each worker's\n"
+                "share, from 1 MiB to 64 MiB: each task starts the mapper)")
+      ->type_name("B");
+  app.add_count("--max-attempts", o.pool.max_attempts, 1, 1000, "runs of a task before the job fails (default: 4)");
+  app.add_count("--task-timeout", o.pool.task_timeout_seconds, 1, 1000000,
+                "kill a task running longer than S seconds (it counts as a failed run)")
+      ->type_name("S");
+  CLI::Option* output =
+      app.add_option("-o,--output", o.output,
+                     "write the output to the file PATH (default: standard output, the\n"
+                     "partitions one after the other); when PATH is a directory or ends\n"
+                     "with '/', one file per partition there: PATH/part-00000... Files\n"
+                     "appear only when the job succeeds; an old one is replaced then")
+          ->type_name("PATH");
+  app.add_choice("--sort", sort, {"key", "count"},
+                 "sort the whole output by key, or by numeric value descending (ties by\n"
+                 "key); not with --output DIR");
+  app.add_count("-n,--top", o.top, 1, UINT32_MAX, "only the first N lines of the sorted output (default order: count)");
+  app.add_choice("--format", format, {"tsv", "csv", "json"},
+                 "tsv (the lines as the reducer wrote them, the default), csv (with a\n"
+                 "header) or json; values that are JSON numbers are written as numbers");
+  app.add_flag("--stats", o.stats, "print what each phase did to standard error");
+  app.add_flag("--verbose", o.verbose,
+               "log each command run and its result (stderr of the commands is always\n"
+               "shown, each line prefixed with its phase, worker and task)");
+  app.add_progress(o.progress);
+  app.add_option("FILE", o.files, "the input (- is standard input)")->type_name("");
+  app.parse_command_line(argc, argv);
+  if (output->count() > 0 && o.output.empty()) throw app.error("--output needs a file or a directory");
+  if (!o.output.empty()) {
+    std::error_code ec;
+    o.output_dir = o.output.back() == '/' || std::filesystem::is_directory(o.output, ec);
   }
-  if (o.mapper.empty()) throw UsageError{"--mapper is required"};
-  if (o.files.empty()) throw UsageError{"no FILE given (- reads standard input)"};
+  if (!sort.empty()) o.sort = sort == "key" ? Options::Sort::key : Options::Sort::count;
+  o.format = programs::parse_output_format(format);
+  if (o.files.empty()) throw app.error("no FILE given (- reads standard input)");
   if (o.top != 0 && o.sort == Options::Sort::none) o.sort = Options::Sort::count;
   if (!o.output.empty() && !o.output_dir) {
     // Before any work: a file that cannot be created is known now, not after the job.
@@ -164,7 +132,7 @@ Options parse_args(int argc, char** argv) {
     }
   }
   if (o.output_dir && o.sort != Options::Sort::none) {
-    throw UsageError{"--sort and --top order the whole output: they cannot be used with --output DIR"};
+    throw app.error("--sort and --top order the whole output: they cannot be used with --output DIR");
   }
   // One reducer run per worker by default: each run is a process start.
   const unsigned workers = mapreduce::Pool({.workers = o.pool.workers}).workers();
@@ -558,7 +526,7 @@ int run(const Options& options) {
 }  // namespace stream
 
 int main(int argc, char** argv) {
-  return cli::run_main("mapreduce-stream", stream::usage_text, [&] {
+  return cli::run_main("mapreduce-stream", [&] {
     mapreduce::InterruptGuard interrupts;
     return stream::run(stream::parse_args(argc, argv));
   });

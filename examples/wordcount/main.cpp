@@ -33,7 +33,7 @@ int run(const Options& options) {
 }  // namespace wordcount
 
 int main(int argc, char** argv) {
-  return cli::run_main("wordcount", wordcount::usage_text, [&] {
+  return cli::run_main("wordcount", [&] {
     // First thing: from here on SIGINT and SIGTERM stop the job cleanly (workers reaped,
     // shared memory freed) and end the program with 130 or 143.
     mapreduce::InterruptGuard interrupts;

@@ -33,8 +33,8 @@ int main(int argc, char** argv) {
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   // Only rank 0 speaks: the failure is the same on every rank (MpiPool agrees on it).
-  const int code = cli::run_main("wordcount-mpi", wordcount::usage_text,
-                                 [&] { return run(wordcount::parse_args(argc, argv)); }, rank == 0);
+  const int code = cli::run_main(
+      "wordcount-mpi", [&] { return run(wordcount::parse_args(argc, argv, "wordcount-mpi")); }, rank == 0);
   MPI_Finalize();
   return code;
 }

@@ -22,43 +22,24 @@
 #include <mapreduce/mapreduce.hpp>
 
 #include "../common/cli.hpp"
+#include "../common/output.hpp"
 
 namespace wordcount {
 
-using cli::parse_count;
 using cli::ProgressLine;
-using cli::UsageError;
 
-constexpr const char* usage_text =
-    "usage: wordcount [--workers N] [--partitions P] [--top N] [--sort count|key] [--format tsv|csv|json]\n"
-    "                 [--output FILE] [--chunk-bytes B] [--stats] [--verbose] [--progress|--quiet] [FILE...]\n";
-
-constexpr const char* help_text =
+constexpr const char* description =
     "Counts the words of FILEs (- is standard input) with a pool of worker processes and\n"
     "prints \"word<TAB>count\" lines, by count descending, then word ascending (bytewise).\n"
     "With no FILE it counts the project's own documentation and sources.\n"
     "\n"
     "A word is a maximal run of bytes that are ASCII letters, ASCII digits, or any byte of\n"
     "0x80 or above (so UTF-8 words stay whole); every other byte separates words. ASCII\n"
-    "letters are lower-cased.\n"
-    "\n"
-    "  --workers N       worker processes (default: the CPUs available)\n"
-    "  --partitions P    reduce partitions (default: 4 per worker)\n"
-    "  --top N           print only the N most frequent words (default: all)\n"
-    "  --chunk-bytes B   bytes of input per map task (default: 1048576)\n"
-    "  --sort count|key  order: by count descending (ties by word), or by word (default: count)\n"
-    "  --format F        tsv (word<TAB>count, the default), csv (with a header) or json\n"
-    "  --output FILE     write there instead of standard output\n"
-    "  --stats           print what each phase did to standard error\n"
-    "  --verbose         prefix what workers print with their phase, worker and task\n"
-    "  --progress        show a progress line on standard error from the start (by default it\n"
-    "                    shows when standard error is a terminal and the job passes 0.5 s)\n"
-    "  --quiet           never show the progress line\n"
-    "  -h, --help        show this help\n"
-    "\n"
-    "Exit status: 0 on success, 2 for a usage or input error, 130 or 143 when interrupted by\n"
-    "SIGINT or SIGTERM, 1 for any other failure.\n";
+    "letters are lower-cased.";
 
+constexpr const char* footer =
+    "Exit status: 0 on success, 2 for a usage or input error, 130 or 143 when interrupted by\n"
+    "SIGINT or SIGTERM, 1 for any other failure.";
 
 struct Options {
   mapreduce::PoolOptions pool;
@@ -72,43 +53,34 @@ struct Options {
   std::vector<std::filesystem::path> files;
 };
 
-
-inline Options parse_args(int argc, char** argv) {
+// `name`: the program, wordcount or wordcount-mpi, for its usage and --version.
+inline Options parse_args(int argc, char** argv, const std::string& name = "wordcount") {
   Options o;
-  for (cli::ArgReader args(argc, argv, usage_text, help_text); args.next();) {
-    const std::string_view a = args.arg();
-    auto value = [&args] { return args.value(); };
-    if (args.operand()) {
-      o.files.emplace_back(a);
-    } else if (a == "--workers") {
-      o.pool.workers = static_cast<unsigned>(parse_count(a, value(), 1, 1024));
-    } else if (a == "--partitions") {
-      o.pool.partitions = static_cast<unsigned>(parse_count(a, value(), 1, 65536));
-    } else if (a == "--top") {
-      o.top = parse_count(a, value(), 1, UINT32_MAX);
-    } else if (a == "--chunk-bytes") {
-      o.pool.chunk_bytes = parse_count(a, value(), 1, std::uint64_t(1) << 40);
-    } else if (a == "--sort") {
-      const std::string_view v = value();
-      if (v != "count" && v != "key") throw UsageError{fmt::format("--sort takes count or key, not '{}'", v)};
-      o.sort_by_key = v == "key";
-    } else if (a == "--format") {
-      o.format = cli::parse_format(a, value());
-    } else if (a == "--output") {
-      o.output = std::string(value());
-      if (o.output.empty()) throw UsageError{"--output needs a file name"};
-    } else if (a == "--progress") {
-      o.progress = Options::Progress::always;
-    } else if (a == "--quiet") {
-      o.progress = Options::Progress::never;
-    } else if (a == "--stats") {
-      o.stats = true;
-    } else if (a == "--verbose") {
-      o.pool.worker_output = mapreduce::WorkerOutput::prefixed;
-    } else {
-      throw UsageError{fmt::format("unknown option '{}'", a)};
-    }
-  }
+  std::string sort = "count", format = "tsv";
+  bool verbose = false;
+  cli::App app(name, description, footer);
+  app.add_count("-w,--workers", o.pool.workers, 1, 1024, "worker processes (default: the CPUs available)");
+  app.add_count("-p,--partitions", o.pool.partitions, 1, 65536, "reduce partitions (default: 4 per worker)")
+      ->type_name("P");
+  app.add_count("-n,--top", o.top, 1, UINT32_MAX, "print only the N most frequent words (default: all)");
+  app.add_count("--chunk-bytes", o.pool.chunk_bytes, 1, std::uint64_t(1) << 40,
+                "bytes of input per map task (default: 1048576)")
+      ->type_name("B");
+  app.add_choice("--sort", sort, {"count", "key"},
+                 "order: by count descending (ties by word), or by word (default: count)");
+  app.add_choice("--format", format, {"tsv", "csv", "json"},
+                 "tsv (word<TAB>count, the default), csv (with a header) or json");
+  CLI::Option* output = app.add_option("-o,--output", o.output, "write there instead of standard output")
+                            ->type_name("FILE");
+  app.add_flag("--stats", o.stats, "print what each phase did to standard error");
+  app.add_flag("--verbose", verbose, "prefix what workers print with their phase, worker and task");
+  app.add_progress(o.progress);
+  app.add_option("FILE", o.files, "files to count (- is standard input)")->type_name("");
+  app.parse_command_line(argc, argv);
+  if (output->count() > 0 && o.output.empty()) throw app.error("--output needs a file name");
+  o.sort_by_key = sort == "key";
+  o.format = programs::parse_output_format(format);
+  if (verbose) o.pool.worker_output = mapreduce::WorkerOutput::prefixed;
   return o;
 }
 
