@@ -18,6 +18,8 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include <mapreduce/version.hpp>
+
 #include "support.hpp"
 
 namespace {
@@ -160,6 +162,69 @@ TEST_CASE("wordcount: usage and input errors are one line and exit 2", "[wordcou
   r = wordcount(dir, "--help");
   CHECK(r.status == 0);
   CHECK_THAT(r.out, Catch::Contains("A word is a maximal run of bytes"));
+}
+
+TEST_CASE("wordcount: options as --name=value, short forms, --version", "[wordcount][options]") {
+  test::TempDir dir;
+  const auto file = dir.write("in.txt", "b a B c b\n");
+  const std::string quoted = "'" + file.string() + "'";
+  for (const char* options : {"--workers=2", "-w 2", "-w2 -p 3", "--workers 2 --partitions=3 --chunk-bytes=4"}) {
+    INFO(options);
+    const Run r = wordcount(dir, std::string(options) + " " + quoted);
+    CHECK(r.status == 0);
+    CHECK(r.err.empty());
+    CHECK(r.out == "b\t3\na\t1\nc\t1\n");
+  }
+  Run r = wordcount(dir, "-n 2 " + quoted);
+  CHECK(r.out == "b\t3\na\t1\n");
+  r = wordcount(dir, "--top=1 --sort=key --format=csv " + quoted);
+  CHECK(r.out == "word,count\nb,3\n");
+  const auto out = dir.path() / "out.tsv";
+  r = wordcount(dir, "-o '" + out.string() + "' -n1 " + quoted);
+  CHECK(r.status == 0);
+  CHECK(r.out.empty());
+  CHECK(slurp(out) == "b\t3\n");
+
+  r = wordcount(dir, "--version");
+  CHECK(r.status == 0);
+  CHECK(r.err.empty());
+  CHECK(r.out == fmt::format("wordcount (mapreduce) {}\n", mapreduce::version_string));
+  CHECK(std::string(mapreduce::version_string) ==
+        fmt::format("{}.{}.{}", MAPREDUCE_VERSION_MAJOR, MAPREDUCE_VERSION_MINOR, MAPREDUCE_VERSION_PATCH));
+
+  r = wordcount(dir, "--help");
+  CHECK(r.status == 0);
+  CHECK_THAT(r.out, Catch::StartsWith("usage: wordcount [--workers N] [--partitions P] [--top N]"));
+  CHECK_THAT(r.out, Catch::Contains("\n  -w,--workers N "));
+  CHECK_THAT(r.out, Catch::Contains("\n  --version "));
+}
+
+TEST_CASE("wordcount: a bad option is one line of error, then the usage, and exit 2", "[wordcount][errors]") {
+  test::TempDir dir;
+  const std::pair<const char*, const char*> cases[] = {
+      {"--frobnicate", "The following argument was not expected: --frobnicate"},
+      {"-x", "The following argument was not expected: -x"},
+      {"--workers=x", "--workers takes a whole number from 1 to 1024, not 'x'"},
+      {"-w 0", "--workers takes a whole number from 1 to 1024, not '0'"},
+      {"-p 65537", "--partitions takes a whole number from 1 to 65536, not '65537'"},
+      {"-n -1", "--top takes a whole number from 1 to 4294967295, not '-1'"},
+      {"--chunk-bytes 1e3", "--chunk-bytes takes a whole number from 1 to 1099511627776, not '1e3'"},
+      {"--sort=size", "--sort takes count or key, not 'size'"},
+      {"--format xml", "--format takes tsv, csv or json, not 'xml'"},
+      {"-o ''", "--output needs a file name"},
+      {"--workers", "--workers: 1 required N missing"},
+  };
+  for (const auto& [options, message] : cases) {
+    INFO(options);
+    const Run r = wordcount(dir, options);
+    CHECK(r.status == 2);
+    CHECK(r.out.empty());
+    const auto eol = r.err.find('\n');
+    REQUIRE(eol != std::string::npos);
+    CHECK(r.err.substr(0, eol) == std::string("wordcount: ") + message);
+    CHECK_THAT(r.err.substr(eol + 1), Catch::StartsWith("usage: wordcount [--workers N]"));
+    CHECK_THAT(r.err.substr(eol + 1), !Catch::Contains("wordcount: "));
+  }
 }
 
 TEST_CASE("wordcount: SIGINT and SIGTERM stop the job, reap the workers, exit 130 and 143", "[wordcount][faults]") {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks mapreduce-stream end to end: the Python and awk word counts give exactly what the
 # C++ wordcount gives, with and without a combiner, to stdout or to part files; failing
-# and dying commands fail (or retry) their tasks; bad commands are one-line usage errors.
+# and dying commands fail (or retry) their tasks; bad commands and options are one-line
+# usage errors; options work as --name=value and in their short forms.
 # usage: test-stream.sh MAPREDUCE_STREAM WORDCOUNT EXAMPLE_DIR PROJECT_DIR
 set -euo pipefail
 stream=$1 wordcount=$2 here=$3 project=$4
@@ -117,4 +118,30 @@ usage_error --mapper "'unterminated" "$work/numbers.txt"
 usage_error --reducer cat "$work/numbers.txt"
 usage_error --mapper cat --output "$work/o/" --sort key "$work/numbers.txt"
 usage_error --mapper cat --output "$work/no-such-dir/out.tsv" "$work/numbers.txt"
+# MESSAGE ARGS...: a usage error whose one line is exactly "mapreduce-stream: MESSAGE".
+usage_error_is() {
+  local message=$1
+  shift
+  usage_error "$@"
+  [[ $(head -n 1 "$work/usage.err") == "mapreduce-stream: $message" ]] || fail "for $*: $(cat "$work/usage.err")"
+  [[ $(grep -c '^mapreduce-stream: ' "$work/usage.err") == 1 ]] || fail "not one line for $*: $(cat "$work/usage.err")"
+}
+usage_error_is "The following argument was not expected: --frobnicate" --mapper cat --frobnicate "$work/numbers.txt"
+# A misspelt option is reported as such, not as the --mapper it leaves missing.
+usage_error_is "The following argument was not expected: --maper" --maper cat "$work/numbers.txt"
+usage_error_is "--mapper is required" "$work/numbers.txt"
+usage_error_is "--workers takes a whole number from 1 to 1024, not 'x'" --mapper cat --workers=x "$work/numbers.txt"
+usage_error_is "--sort takes key or count, not 'size'" --mapper cat --sort size "$work/numbers.txt"
+usage_error_is "--format takes tsv, csv or json, not 'xml'" --mapper cat --format=xml "$work/numbers.txt"
+
+echo "options as --name=value and short forms; --version"
+"$stream" --workers=2 --partitions=1 --mapper=cat "$work/pairs.txt" > "$work/long-forms"
+diff "$work/grouped" "$work/long-forms" || fail "--workers=2 --partitions=1 --mapper=cat differs"
+"$stream" -w 2 -p 1 --mapper cat -o "$work/short-forms" "$work/pairs.txt"
+diff "$work/grouped" "$work/short-forms" || fail "-w 2 -p 1 -o FILE differs"
+"$stream" -w2 -n 3 --mapper "$py_map" --reducer "$py_reduce" "${inputs[@]}" > "$work/top3"
+diff <(head -n 3 "$work/expected") "$work/top3" || fail "-n 3 differs"
+version=$(sed -n 's/.*version_string = "\(.*\)";.*/\1/p' "$project/include/mapreduce/version.hpp")
+[[ -n $version && $("$stream" --version) == "mapreduce-stream (mapreduce) $version" ]] ||
+  fail "--version: $("$stream" --version)"
 echo "all stream checks passed"

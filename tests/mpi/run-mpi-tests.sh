@@ -28,6 +28,13 @@ for np in 1 2 3; do
     echo "FAILED: per-rank inputs -np $np"; failures=$((failures + 1)); fi
 done
 
+# The options as wordcount reads them, short and with '='; --version from rank 0 only.
+"${run[@]}" -np 2 "$wcmpi" -w 2 --chunk-bytes=4096 "${files[@]}" >"$work/short-options.txt"
+check "wordcount-mpi -w 2 --chunk-bytes=4096 equals wordcount" "$work/expected.txt" "$work/short-options.txt"
+version=$(sed -n 's/.*version_string = "\(.*\)";.*/\1/p' "$src/include/mapreduce/version.hpp")
+"${run[@]}" -np 3 "$wcmpi" --version >"$work/version.txt"
+check "wordcount-mpi --version: one line from rank 0" <(echo "wordcount-mpi (mapreduce) $version") "$work/version.txt"
+
 # A bad input: one line from rank 0 (mpirun adds its own report of the exit status),
 # exit 2, no rank left waiting.
 set +e
@@ -41,5 +48,5 @@ if [[ $status -eq 2 && "$(grep -c '^wordcount-mpi:' "$work/err.txt")" -eq 1 &&
 else
   echo "FAILED: missing file: status $status, stderr:"; cat "$work/err.txt"; failures=$((failures + 1))
 fi
-echo "$((14 - failures)) passed, $failures failed"
+echo "$((16 - failures)) passed, $failures failed"
 [[ $failures -eq 0 ]]
