@@ -75,7 +75,8 @@ bool recv_message(int sock, Message& m, UniqueFd* fd_out) {
       }
     }
   }
-  if (static_cast<std::size_t>(n) < sizeof(MessageHeader) || sizeof(MessageHeader) + m.h.text_len != static_cast<std::size_t>(n)) {
+  if (static_cast<std::size_t>(n) < sizeof(MessageHeader) ||
+      sizeof(MessageHeader) + m.h.text_len != static_cast<std::size_t>(n)) {
     throw Error("worker channel: malformed message");
   }
   return true;

@@ -11,18 +11,18 @@ namespace mapreduce::detail {
 
 enum class Kind : std::uint32_t {
   // parent -> worker
-  task = 1,     // a: task index, b: attempt (1 for the first)
-  finish,       // no task is left: publish what you hold and exit
-  grant,        // reserve: in shared memory
-  spill,        // reserve: the budget is spent, in a spill file; text: the directory
-  deny,         // reserve: refused; text says why
+  task = 1,  // a: task index, b: attempt (1 for the first)
+  finish,    // no task is left: publish what you hold and exit
+  grant,     // reserve: in shared memory
+  spill,     // reserve: the budget is spent, in a spill file; text: the directory
+  deny,      // reserve: refused; text says why
   // worker -> parent
-  done = 16,    // a: task index, b: records
-  reserve,      // a: bytes
-  publish,      // a: tag, b: bytes, c: 1 for a spill file; carries a descriptor
-  failed,       // a: task index (or no_task), c: 1 for an InputError; text: what happened
-  finished,     // b: records
-  small,        // a: tag; text: a task's whole result, small enough to travel in the message
+  done = 16,  // a: task index, b: records
+  reserve,    // a: bytes
+  publish,    // a: tag, b: bytes, c: 1 for a spill file; carries a descriptor
+  failed,     // a: task index (or no_task), c: 1 for an InputError; text: what happened
+  finished,   // b: records
+  small,      // a: tag; text: a task's whole result, small enough to travel in the message
 };
 
 // The most text one message carries; a result larger than this travels in a segment.

@@ -15,14 +15,14 @@
 
 namespace mapreduce::detail {
 
-struct alignas(64) WorkerBoard {  // a cache line each: workers never share one
-  std::atomic<std::uint64_t> task{0};        // the task running now, + 1; 0 when none
-  std::atomic<std::uint32_t> attempt{0};     // of that task
-  std::atomic<std::uint32_t> pid{0};         // of the worker in this seat
-  std::atomic<std::int64_t> started_ns{0};   // when that task started (steady clock)
+struct alignas(64) WorkerBoard {              // a cache line each: workers never share one
+  std::atomic<std::uint64_t> task{0};         // the task running now, + 1; 0 when none
+  std::atomic<std::uint32_t> attempt{0};      // of that task
+  std::atomic<std::uint32_t> pid{0};          // of the worker in this seat
+  std::atomic<std::int64_t> started_ns{0};    // when that task started (steady clock)
   std::atomic<std::int64_t> heartbeat_ns{0};  // when the worker last reported in
-  std::atomic<std::uint64_t> tasks_done{0};  // by this seat's current worker
-  std::atomic<std::uint64_t> records{0};     // counted by this seat's current worker
+  std::atomic<std::uint64_t> tasks_done{0};   // by this seat's current worker
+  std::atomic<std::uint64_t> records{0};      // counted by this seat's current worker
 };
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free && std::atomic<std::int64_t>::is_always_lock_free,
               "the control block needs lock-free 64-bit atomics");

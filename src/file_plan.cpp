@@ -112,7 +112,8 @@ std::string FilePlan::describe(std::size_t task) const {
   const InputSplit& first = splits_[task_begin_[task]];
   const InputSplit& last = splits_[task_begin_[task + 1] - 1];
   if (first.file == last.file) return fmt::format("{} bytes {}-{}", files_[first.file].name, first.begin, last.end);
-  return fmt::format("{} byte {} to {} byte {}", files_[first.file].name, first.begin, files_[last.file].name, last.end);
+  return fmt::format("{} byte {} to {} byte {}", files_[first.file].name, first.begin, files_[last.file].name,
+                     last.end);
 }
 
 void FilePlan::check_unchanged(std::size_t task) const {

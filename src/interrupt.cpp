@@ -31,7 +31,9 @@ extern "C" void on_interrupt(int sig) {
 }  // namespace
 
 Interrupted::Interrupted(int signal)
-    : Error(fmt::format("interrupted by {}", signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "a signal")),
+    : Error(fmt::format("interrupted by {}", signal == SIGINT    ? "SIGINT"
+                                             : signal == SIGTERM ? "SIGTERM"
+                                                                 : "a signal")),
       signal_(signal) {}
 
 InterruptGuard::InterruptGuard() {

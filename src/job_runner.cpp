@@ -27,8 +27,7 @@ void raise_open_file_limit() noexcept {
 }  // namespace
 
 JobRunner::JobRunner(const PoolOptions& options)
-    : options_(options),
-      workers_(options.workers != 0 ? options.workers : available_cpus()),
+    : options_(options), workers_(options.workers != 0 ? options.workers : available_cpus()),
       partitions_(options.partitions != 0 ? options.partitions : 4 * workers_),
       chunk_bytes_(options.chunk_bytes != 0 ? options.chunk_bytes : std::size_t(1) << 20),
       shm_budget_(options.shm_budget != 0 ? options.shm_budget : default_shm_budget()),
@@ -60,8 +59,7 @@ std::size_t JobRunner::items_per_task(std::size_t n) const noexcept {
 std::size_t JobRunner::flush_bytes() const noexcept {
   // A worker writes out what it holds once it passes its share of the budget (halved, as
   // writing it out needs as much again), so memory stays near the budget.
-  return std::clamp<std::size_t>(shm_budget_ / (2 * std::size_t(workers_)), std::size_t(1) << 20,
-                                 std::size_t(1) << 30);
+  return std::clamp<std::size_t>(shm_budget_ / (2 * std::size_t(workers_)), std::size_t(1) << 20, std::size_t(1) << 30);
 }
 
 PhaseConfig JobRunner::phase(const char* name, std::size_t shm_in_use) const {

@@ -96,9 +96,10 @@ void mpi_check_same(MPI_Comm comm, const JobShape& shape) {
   check(MPI_Allreduce(mine, lo, 2, MPI_UINT64_T, MPI_MIN, comm), "MPI_Allreduce");
   check(MPI_Allreduce(mine, hi, 2, MPI_UINT64_T, MPI_MAX, comm), "MPI_Allreduce");
   if (lo[0] != hi[0] || lo[1] != hi[1]) {
-    throw InputError(fmt::format("the ranks see different inputs ({} to {} bytes, {} to {} tasks): with "
-                                 "MpiInputs::shared every rank must see the same files",
-                                 lo[1], hi[1], lo[0], hi[0]));
+    throw InputError(
+        fmt::format("the ranks see different inputs ({} to {} bytes, {} to {} tasks): with "
+                    "MpiInputs::shared every rank must see the same files",
+                    lo[1], hi[1], lo[0], hi[0]));
   }
 }
 
@@ -187,27 +188,26 @@ std::vector<std::vector<char>> runs_for_exchange(const std::vector<Published>& r
 std::vector<Published> runs_from_exchange(const std::vector<std::vector<char>>& received, std::uint32_t partitions) {
   std::vector<Published> out;
   for (const auto& buf : received) {
-    for_each_run_set_block(
-        std::string_view(buf.data(), buf.size()), partitions,
-        [&](bool tagged, const std::vector<TravellingRun>& runs) {
-          // One run set block: rebuild it as a run set segment with every partition, the
-          // partitions this rank does not own left empty.
-          std::vector<std::uint64_t> bytes(partitions, 0), counts(partitions, 0);
-          std::vector<const char*> data(partitions, nullptr);
-          for (const TravellingRun& r : runs) {
-            counts[r.partition] = r.records;
-            bytes[r.partition] = r.data.size();
-            data[r.partition] = r.data.data();
-          }
-          const std::vector<std::uint64_t> offsets = run_set_offsets(bytes);
-          SharedSegment seg = SharedSegment::create(offsets.back());
-          write_run_set_header(seg.data(), tagged, offsets, counts);
-          for (std::uint32_t q = 0; q < partitions; ++q) {
-            if (bytes[q] != 0) std::memcpy(seg.data() + offsets[q], data[q], bytes[q]);
-          }
-          out.push_back(Published{UniqueFd(::dup(seg.fd())), 0, offsets.back(), false});
-          if (!out.back().fd) throw Error("MPI exchange: cannot keep a received run set");
-        });
+    for_each_run_set_block(std::string_view(buf.data(), buf.size()), partitions,
+                           [&](bool tagged, const std::vector<TravellingRun>& runs) {
+                             // One run set block: rebuild it as a run set segment with every partition, the
+                             // partitions this rank does not own left empty.
+                             std::vector<std::uint64_t> bytes(partitions, 0), counts(partitions, 0);
+                             std::vector<const char*> data(partitions, nullptr);
+                             for (const TravellingRun& r : runs) {
+                               counts[r.partition] = r.records;
+                               bytes[r.partition] = r.data.size();
+                               data[r.partition] = r.data.data();
+                             }
+                             const std::vector<std::uint64_t> offsets = run_set_offsets(bytes);
+                             SharedSegment seg = SharedSegment::create(offsets.back());
+                             write_run_set_header(seg.data(), tagged, offsets, counts);
+                             for (std::uint32_t q = 0; q < partitions; ++q) {
+                               if (bytes[q] != 0) std::memcpy(seg.data() + offsets[q], data[q], bytes[q]);
+                             }
+                             out.push_back(Published{UniqueFd(::dup(seg.fd())), 0, offsets.back(), false});
+                             if (!out.back().fd) throw Error("MPI exchange: cannot keep a received run set");
+                           });
   }
   return out;
 }
@@ -224,8 +224,9 @@ std::vector<char> reduced_for_gather(const std::vector<Published>& outputs) {
 std::vector<std::string_view> reduced_in_order(const std::vector<std::vector<char>>& gathered) {
   std::vector<std::pair<std::uint32_t, std::string_view>> parts;
   for (const auto& buf : gathered) {
-    for_each_reduced_block(std::string_view(buf.data(), buf.size()),
-                           [&](std::uint32_t partition, std::string_view data) { parts.emplace_back(partition, data); });
+    for_each_reduced_block(
+        std::string_view(buf.data(), buf.size()),
+        [&](std::uint32_t partition, std::string_view data) { parts.emplace_back(partition, data); });
   }
   std::sort(parts.begin(), parts.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<std::string_view> out;

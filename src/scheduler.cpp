@@ -37,12 +37,12 @@ using Clock = std::chrono::steady_clock;
 struct Worker {
   ChildProcess process;
   UniqueFd socket;
-  std::size_t slot = 0;               // its slot in the ledger
-  std::size_t seat = 0;               // its board in the control block (seats() when none)
-  unsigned id = 0;                    // 1, 2...: for the prefix of its output lines
-  OutputPipe output[2];               // its stdout and stderr, unless inherited
-  std::size_t reserved = 0;           // shared memory granted but not yet published
-  std::string failure;                // why it is going away, when the parent knows better than waitpid
+  std::size_t slot = 0;      // its slot in the ledger
+  std::size_t seat = 0;      // its board in the control block (seats() when none)
+  unsigned id = 0;           // 1, 2...: for the prefix of its output lines
+  OutputPipe output[2];      // its stdout and stderr, unless inherited
+  std::size_t reserved = 0;  // shared memory granted but not yet published
+  std::string failure;       // why it is going away, when the parent knows better than waitpid
   Clock::time_point deadline = Clock::time_point::max();
 };
 
@@ -246,16 +246,13 @@ class Scheduler {
     switch (a.kind) {
       case Assignment::run:
         if (config_.task_timeout > 0 && config_.task_timeout < 1e9) {
-          w.deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                          std::chrono::duration<double>(config_.task_timeout));
+          w.deadline = Clock::now() +
+                       std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(config_.task_timeout));
         }
         send_message(w.socket.get(), Kind::task, a.task, a.attempt);
         break;
-      case Assignment::wait:
-        break;
-      case Assignment::finish:
-        send_message(w.socket.get(), Kind::finish, 0, 0);
-        break;
+      case Assignment::wait: break;
+      case Assignment::finish: send_message(w.socket.get(), Kind::finish, 0, 0); break;
     }
   }
 
@@ -349,8 +346,7 @@ class Scheduler {
         small_.push_back(SmallResult{msg.h.a, std::string(msg.body())});
         ledger_.published(w.slot);
         break;
-      default:
-        throw Error("worker channel: unexpected message");
+      default: throw Error("worker channel: unexpected message");
     }
   }
 
@@ -399,10 +395,9 @@ class Scheduler {
           if (signaled) work_.diagnose_crash(lost);
         },
         WorkerEnd{clean,
-                          !w.failure.empty()
-                              ? w.failure
-                              : fmt::format("worker process {} {}{}", pid, describe_wait_status(status), when),
-                          describe_wait_status(status)});
+                  !w.failure.empty() ? w.failure
+                                     : fmt::format("worker process {} {}{}", pid, describe_wait_status(status), when),
+                  describe_wait_status(status)});
   }
 
   DefaultSigchld sigchld_;  // first: in force before any worker is forked, until all are reaped

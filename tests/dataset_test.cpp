@@ -23,7 +23,8 @@ TEST_CASE("a Dataset holds a job's result in shared memory until the next job ma
   const auto expected = test::reference_counts({text});
   for (unsigned workers : {1u, 3u}) {
     mapreduce::Pool pool({.workers = workers, .partitions = 5, .chunk_bytes = 20000});
-    auto counts = pool.map_reduce_dataset<std::string, std::uint64_t>(mapreduce::FileInput{{file}}, words, std::plus<>{});
+    auto counts = pool.map_reduce_dataset<std::string, std::uint64_t>(mapreduce::FileInput{{file}}, words,
+                                                                      std::plus<>{});
     CHECK(counts.size() == expected.size());
     CHECK(counts.partitions() == 5);
     CHECK(counts.bytes() > 0);
@@ -81,8 +82,8 @@ TEST_CASE("workers of a later job read whole partitions of a Dataset in place", 
 TEST_CASE("a failing step of a chain names the job, the phase and the task", "[dataset][errors]") {
   test::LeakCheck leaks;
   mapreduce::Pool pool({.workers = 2, .partitions = 3});
-  auto ds = pool.named("count").map_reduce_dataset<int, int>(std::vector<int>{1, 2, 3, 4, 5, 6},
-                                                             [](int i, auto& emit) { emit(i, i); }, std::plus<>{});
+  auto ds = pool.named("count").map_reduce_dataset<int, int>(
+      std::vector<int>{1, 2, 3, 4, 5, 6}, [](int i, auto& emit) { emit(i, i); }, std::plus<>{});
   const std::string msg = test::job_error([&] {
     (void)pool.named("square").map_reduce<int, int>(
         ds,
@@ -95,18 +96,19 @@ TEST_CASE("a failing step of a chain names the job, the phase and the task", "[d
   CHECK_THAT(msg, Catch::Matches("square: map task dataset partition [0-2]: std::domain_error: no squares of 4"));
   // The name was for that job only.
   const std::string next = test::job_error([&] {
-    (void)pool.map_reduce<int, int>(std::vector<int>{1}, [](int, auto&) { throw std::logic_error("x"); }, std::plus<>{});
+    (void)pool.map_reduce<int, int>(
+        std::vector<int>{1}, [](int, auto&) { throw std::logic_error("x"); }, std::plus<>{});
   });
   CHECK(next == "map task item 0: std::logic_error: x");
   // ...also when it failed before running: a missing input.
   auto load_missing = [&] {
-    (void)pool.named("load").map_reduce<int, int>(mapreduce::FileInput{{"/no/such/file"}},
-                                                  [](std::string_view, auto&) {}, std::plus<>{});
+    (void)pool.named("load").map_reduce<int, int>(
+        mapreduce::FileInput{{"/no/such/file"}}, [](std::string_view, auto&) {}, std::plus<>{});
   };
   CHECK_THROWS_AS(load_missing(), mapreduce::InputError);
   CHECK(test::job_error([&] {
-          (void)pool.map_reduce<int, int>(std::vector<int>{1}, [](int, auto&) { throw std::logic_error("y"); },
-                                          std::plus<>{});
+          (void)pool.map_reduce<int, int>(
+              std::vector<int>{1}, [](int, auto&) { throw std::logic_error("y"); }, std::plus<>{});
         }) == "map task item 0: std::logic_error: y");
 }
 
@@ -135,7 +137,9 @@ TEST_CASE("min_by and max_by fan in to one pick", "[dataset]") {
     double error;
   };
   mapreduce::Pool pool({.workers = 2, .items_per_task = 1});
-  auto fit = [](std::uint32_t i, auto& emit) { emit(0, Model{i, (static_cast<double>(i) - 13.0) * (static_cast<double>(i) - 13.0)}); };
+  auto fit = [](std::uint32_t i, auto& emit) {
+    emit(0, Model{i, (static_cast<double>(i) - 13.0) * (static_cast<double>(i) - 13.0)});
+  };
   const auto best = pool.map_reduce<int, Model>(test::range(std::uint32_t(0), std::uint32_t(30)), fit,
                                                 mapreduce::min_by([](const Model& m) { return m.error; }));
   REQUIRE(best.size() == 1);

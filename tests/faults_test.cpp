@@ -53,7 +53,6 @@ auto word_mapper = [](std::string_view chunk, auto& emit) {
   mapreduce::for_each_word(chunk, [&](std::string_view w) { emit(w, std::uint64_t(1)); });
 };
 
-
 // Runs `body` in a forked child and returns its exit status (or 128 + signal).
 int in_child(const std::function<int()>& body) {
   std::fflush(nullptr);
@@ -125,7 +124,8 @@ TEST_CASE("a worker that dies after finishing tasks loses them, and they run aga
       if (how == 2) ::_exit(7);
     };
     mapreduce::Pool pool(o);
-    auto result = pool.map_reduce<int, long>(items, [](int i, auto& emit) { emit(i % 50, long(i)); }, std::plus<>{});
+    auto result = pool.map_reduce<int, long>(
+        items, [](int i, auto& emit) { emit(i % 50, long(i)); }, std::plus<>{});
     CHECK(std::map<int, long>(result.begin(), result.end()) == expected);
     CHECK(pool.last_stats().retries == 1);
   }
@@ -138,12 +138,14 @@ TEST_CASE("200 jobs with random worker kills: every result exact, nothing leaked
   const auto expected_words = test::reference_counts(docs);
   std::map<std::uint32_t, std::vector<std::uint32_t>> expected_index;
   for (std::uint32_t d = 0; d < docs.size(); ++d) {
-    mapreduce::for_each_word(docs[d], [&](std::string_view w) { expected_index[static_cast<std::uint32_t>(w.size())].push_back(d); });
+    mapreduce::for_each_word(
+        docs[d], [&](std::string_view w) { expected_index[static_cast<std::uint32_t>(w.size())].push_back(d); });
   }
   unsigned total_retries = 0;
   for (std::uint64_t job = 0; job < 200; ++job) {
     INFO("job " << job);
-    mapreduce::PoolOptions o{.workers = 1 + static_cast<unsigned>(job % 3), .partitions = 1 + static_cast<unsigned>(job % 5),
+    mapreduce::PoolOptions o{.workers = 1 + static_cast<unsigned>(job % 3),
+                             .partitions = 1 + static_cast<unsigned>(job % 5),
                              .items_per_task = 1 + job % 7};
     // Seeded per job and per (phase, task, attempt): never on the last attempt, so every
     // job can finish; the result must come out the same as without faults.
@@ -161,9 +163,12 @@ TEST_CASE("200 jobs with random worker kills: every result exact, nothing leaked
       auto r = pool.map_reduce<std::uint32_t, std::uint32_t>(
           test::range(std::uint32_t(0), static_cast<std::uint32_t>(docs.size())),
           [&docs](std::uint32_t d, auto& emit) {
-            mapreduce::for_each_word(docs[d], [&](std::string_view w) { emit(static_cast<std::uint32_t>(w.size()), d); });
+            mapreduce::for_each_word(docs[d],
+                                     [&](std::string_view w) { emit(static_cast<std::uint32_t>(w.size()), d); });
           },
-          [](std::uint32_t, std::span<const std::uint32_t> ds) { return std::vector<std::uint32_t>(ds.begin(), ds.end()); });
+          [](std::uint32_t, std::span<const std::uint32_t> ds) {
+            return std::vector<std::uint32_t>(ds.begin(), ds.end());
+          });
       REQUIRE(std::map<std::uint32_t, std::vector<std::uint32_t>>(r.begin(), r.end()) == expected_index);
     }
     total_retries += pool.last_stats().retries;
@@ -227,7 +232,9 @@ TEST_CASE("a task past its timeout is killed and retried; one that always hangs 
     if (t.task == 0) ::pause();
   };
   mapreduce::Pool hanging(o);
-  CHECK_THAT(test::job_error([&] { (void)hanging.map([](int i) { return i; }, std::vector<int>{1, 2}); }),
+  CHECK_THAT(test::job_error([&] {
+               (void)hanging.map([](int i) { return i; }, std::vector<int>{1, 2});
+             }),
              Catch::Matches("map task item 0 failed 2 times: attempt 1: worker process [0-9]+ was killed after the "
                             "task ran past its 1 s timeout; attempt 2: .*timeout"));
 }
@@ -246,7 +253,12 @@ TEST_CASE("the parent killed with SIGKILL takes every worker with it", "[faults]
     mapreduce::Pool pool(o);
     // Task 0's worker spills its output and exits (one task per worker); every later task
     // waits to be killed.
-    (void)pool.map([](int i) { if (i > 0) ::pause(); return std::string(1000, 'x'); }, test::range(0, 10));
+    (void)pool.map(
+        [](int i) {
+          if (i > 0) ::pause();
+          return std::string(1000, 'x');
+        },
+        test::range(0, 10));
     ::_exit(0);
   }
   // Whatever happens below, the job goes: a failed REQUIRE must not leave it running.

@@ -24,13 +24,14 @@ std::map<std::string, std::uint64_t> count_words(const std::vector<std::filesyst
 }
 
 // Every record the mapper saw, as whole lines: each must arrive exactly once and uncut.
-std::multiset<std::string> records_seen(const std::vector<std::filesystem::path>& files,
-                                        mapreduce::PoolOptions options, char delimiter = '\n') {
+std::multiset<std::string> records_seen(const std::vector<std::filesystem::path>& files, mapreduce::PoolOptions options,
+                                        char delimiter = '\n') {
   mapreduce::Pool pool(options);
   const auto result = pool.map_reduce<std::string, std::uint64_t>(
       mapreduce::FileInput{files, delimiter},
       [delimiter](std::string_view chunk, auto& emit) {
-        mapreduce::for_each_record(chunk, [&](std::string_view r) { emit(r, 1); }, delimiter);
+        mapreduce::for_each_record(
+            chunk, [&](std::string_view r) { emit(r, 1); }, delimiter);
       },
       std::plus<>{});
   std::multiset<std::string> out;
@@ -47,7 +48,8 @@ TEST_CASE("for_each_record splits on the delimiter and keeps a last record witho
   mapreduce::for_each_record("a\nbb\n\nccc", [&](std::string_view r) { got.emplace_back(r); });
   CHECK(got == std::vector<std::string>{"a", "bb", "", "ccc"});
   got.clear();
-  mapreduce::for_each_record("x;y;", [&](std::string_view r) { got.emplace_back(r); }, ';');
+  mapreduce::for_each_record(
+      "x;y;", [&](std::string_view r) { got.emplace_back(r); }, ';');
   CHECK(got == std::vector<std::string>{"x", "y"});
 }
 
@@ -169,7 +171,7 @@ TEST_CASE("a mapper that takes a ChunkSource learns each chunk's file and offset
       REQUIRE(file < texts.size());
       CHECK(std::string(path) == paths[file].string());
       CHECK(texts[file].substr(offset, chunk.size()) == chunk);  // the bytes at that offset
-      CHECK((offset == 0 || texts[file][offset - 1] == '\n'));    // it starts a record
+      CHECK((offset == 0 || texts[file][offset - 1] == '\n'));   // it starts a record
       covered[file] += chunk.size();
     }
     // The chunks of a file cover it exactly once.

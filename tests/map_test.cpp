@@ -30,10 +30,13 @@ TEST_CASE("map returns strings and vectors, and runs over views", "[map]") {
   test::LeakCheck leaks;
   mapreduce::Pool pool({.workers = 3});
   const auto numbers = test::range(0, 500);
-  const auto strings = pool.map([](int i) { return std::string(static_cast<std::size_t>(i % 7), 'a') + "#" + std::to_string(i); },
-                                std::span<const int>(numbers));  // a view: any random-access range
+  const auto strings = pool.map(
+      [](int i) { return std::string(static_cast<std::size_t>(i % 7), 'a') + "#" + std::to_string(i); },
+      std::span<const int>(numbers));  // a view: any random-access range
   REQUIRE(strings.size() == 500);
-  for (int i = 0; i < 500; ++i) CHECK(strings[static_cast<std::size_t>(i)] == std::string(static_cast<std::size_t>(i % 7), 'a') + "#" + std::to_string(i));
+  for (int i = 0; i < 500; ++i)
+    CHECK(strings[static_cast<std::size_t>(i)] ==
+          std::string(static_cast<std::size_t>(i % 7), 'a') + "#" + std::to_string(i));
   const std::vector<std::string> words{"x", "", "yy"};
   CHECK(pool.map([](const std::string& s) { return std::vector<std::size_t>(s.size(), s.size()); }, words) ==
         std::vector<std::vector<std::size_t>>{{1}, {}, {2, 2}});

@@ -33,8 +33,15 @@ TEST_CASE("JSON escapes quotes and controls, keeps UTF-8, replaces invalid bytes
         "[\n  {\"word\": \"caf\xc3\xa9\", \"count\": 1},\n  {\"word\": \"q\\\"b\\\\\", \"count\": 2},\n"
         "  {\"word\": \"nul\\u0000\\u001f\", \"count\": 3}\n]\n");
   // A lone continuation byte, a truncated sequence, an overlong form and a surrogate.
-  CHECK(render({{"\x80" "a\xe6\x97" "b\xc0\xaf" "c\xed\xa0\x80", 1}}, programs::OutputFormat::json) ==
-        "[\n  {\"word\": \"\xef\xbf\xbd" "a\xef\xbf\xbd\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd"
+  CHECK(render({{"\x80"
+                 "a\xe6\x97"
+                 "b\xc0\xaf"
+                 "c\xed\xa0\x80",
+                 1}},
+               programs::OutputFormat::json) ==
+        "[\n  {\"word\": \"\xef\xbf\xbd"
+        "a\xef\xbf\xbd\xef\xbf\xbd"
+        "b\xef\xbf\xbd\xef\xbf\xbd"
         "c\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\", \"count\": 1}\n]\n");
   CHECK(render({}, programs::OutputFormat::json) == "[]\n");
 }

@@ -23,7 +23,6 @@ auto word_mapper = [](std::string_view chunk, mapreduce::Emitter<std::string, st
   mapreduce::for_each_word(chunk, [&](std::string_view w) { emit(w, 1); });
 };
 
-
 }  // namespace
 
 TEST_CASE("word count equals the reference for any workers and partitions, in the same order", "[pool]") {
@@ -41,7 +40,8 @@ TEST_CASE("word count equals the reference for any workers and partitions, in th
     for (unsigned partitions : {1u, 7u, 64u}) {
       INFO("workers " << workers << ", partitions " << partitions);
       mapreduce::Pool pool({.workers = workers, .partitions = partitions, .chunk_bytes = 16384});
-      auto result = pool.map_reduce<std::string, std::uint64_t>(mapreduce::FileInput{files}, word_mapper, std::plus<>{});
+      auto result = pool.map_reduce<std::string, std::uint64_t>(mapreduce::FileInput{files}, word_mapper,
+                                                                std::plus<>{});
       CHECK(test::as_map(result) == expected);
       if (first.empty()) {
         first = result;
@@ -113,8 +113,8 @@ TEST_CASE("an inverted index: string keys, a generic per-key reducer", "[pool]")
       }));
   mapreduce::sort_by_key(index);
   using Entry = std::pair<std::string, std::vector<std::uint32_t>>;
-  CHECK(index == std::vector<Entry>{
-                     {"a", {2}}, {"and", {2}}, {"cat", {0, 2}}, {"dog", {1, 2}}, {"sat", {0}}, {"the", {0, 1}}});
+  CHECK(index ==
+        std::vector<Entry>{{"a", {2}}, {"and", {2}}, {"cat", {0, 2}}, {"dog", {1, 2}}, {"sat", {0}}, {"the", {0, 1}}});
 }
 
 TEST_CASE("an exception in a mapper fails the job with its type, message and task", "[pool][errors]") {
@@ -162,7 +162,9 @@ TEST_CASE("a worker that keeps dying fails the job once the task has used its at
                                     "status 3 [0-9]+\\.[0-9]{2} s into the task; attempt 2: .*; attempt 3: worker "
                                     "process [0-9]+ exited with status 3 [0-9]+\\.[0-9]{2} s into the task"));
   // The pool is still usable after a failed job.
-  CHECK(pool.map_reduce<int, int>(items, [](int i, auto& emit) { emit(i % 2, i); }, std::plus<>{}).size() == 2);
+  CHECK(pool.map_reduce<int, int>(
+                items, [](int i, auto& emit) { emit(i % 2, i); }, std::plus<>{})
+            .size() == 2);
 }
 
 TEST_CASE("an exception in a reducer names the partition", "[pool][errors]") {
@@ -179,7 +181,8 @@ TEST_CASE("an exception in a reducer names the partition", "[pool][errors]") {
   CHECK_THAT(msg, Catch::Matches("reduce task partition [0-2]: std::runtime_error: reducer refused"));
 }
 
-TEST_CASE("with spilling off, a shared-memory budget too small for the runs fails with a clear error", "[pool][errors]") {
+TEST_CASE("with spilling off, a shared-memory budget too small for the runs fails with a clear error",
+          "[pool][errors]") {
   test::LeakCheck leaks;
   mapreduce::Pool pool({.workers = 2, .shm_budget = 4096, .spill = false});
   const std::string msg = test::job_error([&] {
@@ -262,9 +265,12 @@ TEST_CASE("the progress callback sees every task of each phase finish, bytes inc
   mapreduce::PoolOptions o{.workers = 2, .partitions = 3, .chunk_bytes = 10000};
   o.progress = [&](const mapreduce::Progress& p) { seen.push_back(p); };
   mapreduce::Pool pool(o);
-  (void)pool.map_reduce<std::string, std::uint64_t>(mapreduce::FileInput{{file}}, [](std::string_view c, auto& emit) {
-    mapreduce::for_each_word(c, [&](std::string_view w) { emit(w, std::uint64_t(1)); });
-  }, std::plus<>{});
+  (void)pool.map_reduce<std::string, std::uint64_t>(
+      mapreduce::FileInput{{file}},
+      [](std::string_view c, auto& emit) {
+        mapreduce::for_each_word(c, [&](std::string_view w) { emit(w, std::uint64_t(1)); });
+      },
+      std::plus<>{});
   const std::size_t map_tasks = pool.last_stats().map_tasks;
   REQUIRE(seen.size() == 1 + map_tasks + 1 + 3);  // a start and one report per task, each phase
   for (std::size_t i = 0; i <= map_tasks; ++i) {

@@ -66,7 +66,8 @@ TEST_CASE("imap takes temporaries and empty inputs, and next() reads it without 
 // the workers got while the reader was elsewhere.
 static std::size_t lines_in(const std::string& path) {
   std::ifstream in(path);
-  return static_cast<std::size_t>(std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n'));
+  return static_cast<std::size_t>(
+      std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n'));
 }
 
 TEST_CASE("imap's workers stay within max_pending results of a slow reader", "[imap]") {

@@ -148,7 +148,6 @@ class LeakCheck {
   std::size_t fds_;
 };
 
-
 // The integers [first, last) as a vector. Tests use it instead of std::views::iota, which
 // clang 14 cannot compile over libstdc++ 12; the library takes either.
 template <class T>

@@ -60,8 +60,8 @@ TEST_CASE("a task done twice counts once for progress") {
   auto ledger = make({.tasks = 1, .workers = 1});
   const auto a = ledger.add_worker();
   ledger.assign(a);
-  CHECK(ledger.task_done(a));  // held, not published
-  ledger.assign(a);            // finish
+  CHECK(ledger.task_done(a));        // held, not published
+  ledger.assign(a);                  // finish
   ledger.worker_ended(a, killed());  // dies while publishing: the held task fails an attempt
   const auto b = ledger.add_worker();
   CHECK(ledger.assign(b).task == 0);
@@ -263,7 +263,12 @@ TEST_CASE("the input is asked to explain a lost task only below the ceiling on d
   auto w = ledger.add_worker();
   ledger.assign(w);
   CHECK_THROWS_AS(ledger.worker_ended(
-                      w, [&](std::size_t t) { asked = t; throw mapreduce::InputError("words.txt shrank"); }, killed()),
+                      w,
+                      [&](std::size_t t) {
+                        asked = t;
+                        throw mapreduce::InputError("words.txt shrank");
+                      },
+                      killed()),
                   mapreduce::InputError);
   CHECK(asked == 0);
   auto past = make({.tasks = 1, .workers = 1, .max_attempts = 1});
@@ -271,6 +276,8 @@ TEST_CASE("the input is asked to explain a lost task only below the ceiling on d
   w = past.add_worker();
   past.assign(w);
   asked = no_task;
-  CHECK_THROWS_AS(past.worker_ended(w, [&](std::size_t t) { asked = t; }, killed()), JobError);
+  CHECK_THROWS_AS(past.worker_ended(
+                      w, [&](std::size_t t) { asked = t; }, killed()),
+                  JobError);
   CHECK(asked == no_task);
 }

@@ -33,5 +33,8 @@ TEST_CASE("bytes of 0x80 and above are word bytes, so UTF-8 words stay whole", "
 }
 
 TEST_CASE("NUL and other control bytes separate words", "[text]") {
-  CHECK(words(std::string_view("a\0b\x01" "c\x7f" "d", 8)) == V{"a", "b", "c", "d"});
+  CHECK(words(std::string_view("a\0b\x01"
+                               "c\x7f"
+                               "d",
+                               8)) == V{"a", "b", "c", "d"});
 }

@@ -119,8 +119,8 @@ TEST_CASE("wordcount prints the reference counts, most frequent first", "[wordco
 TEST_CASE("wordcount reads a pipe on standard input", "[wordcount]") {
   test::TempDir dir;
   const auto err_path = dir.path() / "err";
-  const std::string cmd =
-      fmt::format("printf 'b a B\\nc b' | '{}' --workers 2 - 2>'{}'", WORDCOUNT_EXE, err_path.string());
+  const std::string cmd = fmt::format("printf 'b a B\\nc b' | '{}' --workers 2 - 2>'{}'", WORDCOUNT_EXE,
+                                      err_path.string());
   FILE* p = ::popen(cmd.c_str(), "r");
   REQUIRE(p != nullptr);
   std::string out;

@@ -106,5 +106,4 @@ struct ReduceOutput<K, V, R, false> {
 template <class K, class V, class Reducer>
 using reduce_output_t = typename detail::ReduceOutput<K, V, std::decay_t<Reducer>>::type;
 
-
 }  // namespace mapreduce

@@ -12,9 +12,9 @@
 
 #include "mapreduce/codec.hpp"
 #include "mapreduce/detail/pairs_format.hpp"
+#include "mapreduce/detail/phase.hpp"
 #include "mapreduce/detail/reduce_work.hpp"
 #include "mapreduce/detail/task_source.hpp"
-#include "mapreduce/detail/phase.hpp"
 #include "mapreduce/key.hpp"
 
 namespace mapreduce {

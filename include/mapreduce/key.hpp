@@ -33,10 +33,13 @@ struct KeyTraits<std::string> {
   static std::string own(view k) { return std::string(k); }
 };
 
+// clang-format 14 takes the first && of this requires-clause for an rvalue reference:
+// clang-format off
 template <class K>
   requires(std::is_trivially_copyable_v<K> && std::has_unique_object_representations_v<K> &&
            !detail::is_address_like<K>)
 struct KeyTraits<K> {
+  // clang-format on
   using view = K;
   static std::uint64_t hash(const K& k) noexcept {
     if constexpr (sizeof(K) <= 8 && (std::is_integral_v<K> || std::is_enum_v<K>)) {
@@ -72,6 +75,8 @@ struct DenseKeys {
 
 /// A type usable as a key.
 template <class K>
-concept Key = requires { typename KeyTraits<K>::view; };
+concept Key = requires {
+  typename KeyTraits<K>::view;
+};
 
 }  // namespace mapreduce

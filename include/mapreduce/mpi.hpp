@@ -95,8 +95,8 @@ class MpiPool {
   /// empty vector.
   template <Key K, Encodable V, class Mapper, class Reducer>
   std::vector<std::pair<K, reduce_output_t<K, V, Reducer>>> map_reduce(const FileInput& input, Mapper&& mapper,
-                                                                        Reducer&& reducer,
-                                                                        MpiInputs inputs = MpiInputs::shared) {
+                                                                       Reducer&& reducer,
+                                                                       MpiInputs inputs = MpiInputs::shared) {
     using Out = reduce_output_t<K, V, Reducer>;
     using Clock = std::chrono::steady_clock;
     detail::JobRunner& runner = pool_.runner();
@@ -163,7 +163,8 @@ class MpiPool {
         }
       }
       std::vector<std::uint32_t> owned;
-      for (auto p = static_cast<std::uint32_t>(rank_); p < runner.partitions(); p += static_cast<std::uint32_t>(ranks_)) {
+      for (auto p = static_cast<std::uint32_t>(rank_); p < runner.partitions();
+           p += static_cast<std::uint32_t>(ranks_)) {
         owned.push_back(p);
       }
       detail::PhaseOutcome reduced;

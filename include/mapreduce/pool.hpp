@@ -28,8 +28,7 @@ namespace mapreduce {
 template <class R>
 class Grid {
  public:
-  Grid(std::size_t rows, std::size_t cols, std::vector<R> cells)
-      : rows_(rows), cols_(cols), cells_(std::move(cells)) {}
+  Grid(std::size_t rows, std::size_t cols, std::vector<R> cells) : rows_(rows), cols_(cols), cells_(std::move(cells)) {}
   [[nodiscard]] std::size_t rows() const noexcept { return rows_; }
   [[nodiscard]] std::size_t cols() const noexcept { return cols_; }
   /// The result for xs[row] and ys[col].
@@ -97,25 +96,28 @@ class Pool {
   /// Returns one (key, value) pair per distinct key.
   template <Key K, Encodable V, class Mapper, class Reducer>
   std::vector<std::pair<K, reduce_output_t<K, V, Reducer>>> map_reduce(const FileInput& input, Mapper&& mapper,
-                                                                        Reducer&& reducer, DenseKeys dense = {}) {
+                                                                       Reducer&& reducer, DenseKeys dense = {}) {
     return gather<K, V>(input, mapper, reducer, dense);
   }
 
   /// Map-reduce over in-memory items (any random-access range: a vector, a span, an iota
   /// view). The mapper is called as `mapper(const Item& item, Emitter<K, V>& emit)`.
+  // clang-format 14 would join the requires-clause to the templated return type:
+  // clang-format off
   template <Key K, Encodable V, std::ranges::random_access_range Items, class Mapper, class Reducer>
     requires std::ranges::sized_range<Items>
   std::vector<std::pair<K, reduce_output_t<K, V, Reducer>>> map_reduce(const Items& items, Mapper&& mapper,
-                                                                        Reducer&& reducer, DenseKeys dense = {}) {
+                                                                       Reducer&& reducer, DenseKeys dense = {}) {
     return gather<K, V>(items, mapper, reducer, dense);
   }
+  // clang-format on
 
   /// Map-reduce over a Dataset another job of this Pool left in shared memory: the mapper
   /// is called as `mapper(key_view, const V2& value, Emitter<K, V>& emit)` for each pair
   /// (or `mapper(std::pair{key, value}, emit)`), partition by partition, read in place.
   template <Key K, Encodable V, Key K2, Encodable V2, class Mapper, class Reducer>
   std::vector<std::pair<K, reduce_output_t<K, V, Reducer>>> map_reduce(const Dataset<K2, V2>& data, Mapper&& mapper,
-                                                                        Reducer&& reducer, DenseKeys dense = {}) {
+                                                                       Reducer&& reducer, DenseKeys dense = {}) {
     return gather<K, V>(data, mapper, reducer, dense);
   }
 
@@ -123,8 +125,8 @@ class Pool {
   /// the next job to map (a chain of jobs without copying through the parent). Takes the
   /// same inputs as map_reduce: files, items, or another Dataset.
   template <Key K, Encodable V, class Input, class Mapper, class Reducer>
-  Dataset<K, reduce_output_t<K, V, Reducer>> map_reduce_dataset(const Input& input, Mapper&& mapper,
-                                                                Reducer&& reducer, DenseKeys dense = {}) {
+  Dataset<K, reduce_output_t<K, V, Reducer>> map_reduce_dataset(const Input& input, Mapper&& mapper, Reducer&& reducer,
+                                                                DenseKeys dense = {}) {
     return runner_.run<K, V>(input, mapper, reducer, dense, [](std::vector<detail::Published>& reduced) {
       return Dataset<K, reduce_output_t<K, V, Reducer>>(std::move(reduced));
     });
@@ -184,7 +186,7 @@ class Pool {
   ///     for (const auto& stats : pool.imap(measure, files, {.chunk = 4})) print(stats);
   template <class Items, class F>
     requires std::ranges::random_access_range<const std::remove_reference_t<Items>> &&
-             std::ranges::sized_range<const std::remove_reference_t<Items>>
+        std::ranges::sized_range<const std::remove_reference_t<Items>>
   auto imap(F&& f, Items&& items, ImapOptions options = {}) {
     return make_stream(std::forward<F>(f), std::forward<Items>(items), options, true);
   }
@@ -193,7 +195,7 @@ class Pool {
   /// a slow item does not hold back the others.
   template <class Items, class F>
     requires std::ranges::random_access_range<const std::remove_reference_t<Items>> &&
-             std::ranges::sized_range<const std::remove_reference_t<Items>>
+        std::ranges::sized_range<const std::remove_reference_t<Items>>
   auto imap_unordered(F&& f, Items&& items, ImapOptions options = {}) {
     return make_stream(std::forward<F>(f), std::forward<Items>(items), options, false);
   }
@@ -206,8 +208,8 @@ class Pool {
     using R = std::decay_t<std::invoke_result_t<Fn&, Item>>;
     static_assert(Encodable<R>, "Pool::imap: the result type needs a mapreduce::Codec (see codec.hpp)");
     const std::size_t chunk = options.chunk != 0 ? options.chunk : 1;
-    const std::size_t pending =
-        options.max_pending != 0 ? options.max_pending : 4 * std::size_t(runner_.workers()) * chunk;
+    const std::size_t pending = options.max_pending != 0 ? options.max_pending
+                                                         : 4 * std::size_t(runner_.workers()) * chunk;
     const std::size_t window = std::max<std::size_t>(1, (pending + chunk - 1) / chunk);
     const detail::PhaseConfig config = runner_.phase(options.phase.empty() ? "map" : options.phase.c_str(), 0);
     runner_.name_next({});  // named() is for one job; a stream leaves last_stats() alone

@@ -9,9 +9,9 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <ranges>
 #include <string>
 #include <string_view>
-#include <ranges>
 #include <type_traits>
 #include <utility>
 
@@ -138,9 +138,9 @@ class StreamCore {
   bool ordered_;
   std::unique_ptr<PhaseRun> run_;
   std::size_t tasks_ = 0, taken_ = 0;
-  std::uint64_t next_task_ = 0;                 // ordered: the task whose results come next
-  std::map<std::uint64_t, Pending> pending_;    // published, not yet read, by task
-  std::deque<R> ready_;                         // one task's results, decoded
+  std::uint64_t next_task_ = 0;               // ordered: the task whose results come next
+  std::map<std::uint64_t, Pending> pending_;  // published, not yet read, by task
+  std::deque<R> ready_;                       // one task's results, decoded
   bool failed_ = false;
 };
 
@@ -155,11 +155,8 @@ class StreamState final : public StreamCore<R> {
   StreamState(F f, Items&& items, std::size_t chunk, std::size_t window, const PhaseConfig& config,
               const std::function<void(const TaskContext&)>& before_task,
               const std::function<void(const Progress&)>& progress, bool ordered)
-      : StreamCore<R>(config, before_task, progress, ordered),
-        items_(std::forward<Items>(items)),
-        f_(std::move(f)),
-        source_(items_, chunk),
-        work_(source_, f_, 0, true) {
+      : StreamCore<R>(config, before_task, progress, ordered), items_(std::forward<Items>(items)), f_(std::move(f)),
+        source_(items_, chunk), work_(source_, f_, 0, true) {
     this->start(source_.tasks(), window, work_);
   }
   ~StreamState() override { this->stop(); }  // the workers go before what they run

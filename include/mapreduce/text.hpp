@@ -109,7 +109,7 @@ void for_each_word(std::string_view text, F&& f) {
     while (m != 0) {
       const int s = __builtin_ctzll(m);
       const std::uint64_t after = ~m & (~std::uint64_t(0) << s);  // separators from s on
-      if (after == 0) {  // the word runs past this block
+      if (after == 0) {                                           // the word runs past this block
         in_word = true;
         start = i + static_cast<std::size_t>(s);
         upper = (um >> s) != 0;

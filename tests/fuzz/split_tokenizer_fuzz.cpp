@@ -83,8 +83,7 @@ bool record_starts_at(const char* data, std::uint64_t size, std::uint64_t pos, c
 
 // Property 1: the pieces' owned ranges, in piece order, tile [0, size) exactly, each
 // starting inside its own piece, and begin and end on record boundaries.
-void check_owned_records(const char* data, std::uint64_t size, const std::vector<Piece>& pieces,
-                         char delimiter) {
+void check_owned_records(const char* data, std::uint64_t size, const std::vector<Piece>& pieces, char delimiter) {
   std::uint64_t next = 0;  // where the next non-empty owned range must begin
   for (const auto& [begin, end] : pieces) {
     const auto [first, last] = mapreduce::detail::owned_records(data, size, begin, end, delimiter);
@@ -97,11 +96,11 @@ void check_owned_records(const char* data, std::uint64_t size, const std::vector
     check((first < last) == starts_inside);
     if (first >= last) continue;
 
-    check(first == next);                                     // contiguous, no overlap, no gap
-    check(first >= begin && first < end);                     // owned by the piece it starts in
-    check(first == 0 || data[first - 1] == delimiter);        // not cut at the front
-    check(last <= size);                                      // inside the file
-    check(last == size || data[last - 1] == delimiter);       // not cut at the back
+    check(first == next);                                // contiguous, no overlap, no gap
+    check(first >= begin && first < end);                // owned by the piece it starts in
+    check(first == 0 || data[first - 1] == delimiter);   // not cut at the front
+    check(last <= size);                                 // inside the file
+    check(last == size || data[last - 1] == delimiter);  // not cut at the back
     next = last;
   }
   check(next == size);  // every record handed out

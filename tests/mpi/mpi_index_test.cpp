@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
     };
     mapreduce::MpiPool pool({.workers = 2, .partitions = 7, .chunk_bytes = 4096});
     auto distributed = per_rank ? pool.map_reduce<std::string, std::uint32_t>(mine, mapper, reducer,
-                                                                             mapreduce::MpiInputs::per_rank)
+                                                                              mapreduce::MpiInputs::per_rank)
                                 : pool.map_reduce<std::string, std::uint32_t>(input, mapper, reducer);
     if (pool.rank() == 0) {
       mapreduce::Pool local({.workers = 2, .partitions = 7, .chunk_bytes = 4096});

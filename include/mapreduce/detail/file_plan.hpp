@@ -45,9 +45,9 @@ class FilePlan {
 
  private:
   struct File {
-    std::string name;     // as the user gave it, for messages
+    std::string name;  // as the user gave it, for messages
     std::uint64_t size = 0;
-    int fd = -1;          // for standard input and pipes (held in fds_); else opened by path
+    int fd = -1;  // for standard input and pipes (held in fds_); else opened by path
   };
   std::string_view records_of(const InputSplit& split);
   const char* mapped(std::uint32_t file);

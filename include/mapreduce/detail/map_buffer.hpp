@@ -1,9 +1,9 @@
 #pragma once
 // What a map worker holds between flushes: a combining hash table when the reducer is a
 // combine operation, or per-partition byte runs when every pair must reach the reducer.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -53,7 +53,8 @@ class MapBuffer {
         const auto i = static_cast<std::size_t>(key);
         bool negative = false;
         if constexpr (std::is_signed_v<K>) negative = key < 0;
-        if (negative || i >= dense_.size()) throw Error(fmt::format("key {} is outside DenseKeys [0, {})", key, dense_.size()));
+        if (negative || i >= dense_.size())
+          throw Error(fmt::format("key {} is outside DenseKeys [0, {})", key, dense_.size()));
         ++records_;
         if constexpr (std::is_arithmetic_v<V>) {
           if (sum_) {  // 0 is the identity of +: no branch on whether the key was seen
@@ -227,7 +228,7 @@ class MapBuffer {
         k = static_cast<std::uint32_t>(key.size());
         if (!key.empty() && can_read_ahead(key.data(), max_pending_key)) {
           copy_ahead<max_pending_key>(bytes, key.data());  // a fixed size: a few moves, no call
-        } else if (!key.empty()) {  // an empty view may be null: no memcpy from it
+        } else if (!key.empty()) {                         // an empty view may be null: no memcpy from it
           std::memcpy(bytes, key.data(), key.size());
         }
       } else {

@@ -49,7 +49,8 @@ class Reader {
 
  private:
   void need(std::uint64_t n) const {
-    if (n > static_cast<std::uint64_t>(end_ - p_)) throw Error(fmt::format("MPI exchange: a {} block is cut short", what_));
+    if (n > static_cast<std::uint64_t>(end_ - p_))
+      throw Error(fmt::format("MPI exchange: a {} block is cut short", what_));
   }
   const char* p_;
   const char* end_;

@@ -56,19 +56,19 @@ struct SmallResult {
 };
 
 struct PhaseConfig {
-  const char* name = "map";        // for messages: "map", "reduce"
-  std::string job;                 // the job's name, when it has one: messages start with it
-  unsigned workers = 1;            // at most this many processes at once (never more than tasks)
-  std::size_t shm_budget = 0;      // bytes of shared memory the job may hold at once
-  std::size_t shm_in_use = 0;      // already held by earlier phases of the job
-  std::string spill_dir;           // where runs go once the budget is spent; empty: no spilling
-  unsigned max_attempts = 4;       // runs of one task before the job fails
-  bool retry_exceptions = false;   // an exception from user code counts as a failed attempt
+  const char* name = "map";           // for messages: "map", "reduce"
+  std::string job;                    // the job's name, when it has one: messages start with it
+  unsigned workers = 1;               // at most this many processes at once (never more than tasks)
+  std::size_t shm_budget = 0;         // bytes of shared memory the job may hold at once
+  std::size_t shm_in_use = 0;         // already held by earlier phases of the job
+  std::string spill_dir;              // where runs go once the budget is spent; empty: no spilling
+  unsigned max_attempts = 4;          // runs of one task before the job fails
+  bool retry_exceptions = false;      // an exception from user code counts as a failed attempt
   unsigned max_tasks_per_worker = 0;  // replace a worker after this many tasks; 0: never
-  double task_timeout = 0;         // seconds; a task running longer is killed; 0: no limit
+  double task_timeout = 0;            // seconds; a task running longer is killed; 0: no limit
   const std::function<void(const TaskContext&)>* before_task = nullptr;  // fault injection
-  const std::function<void(const Progress&)>* progress = nullptr;         // called in the parent
-  WorkerOutput output = WorkerOutput::lines;  // the workers' stdout and stderr
+  const std::function<void(const Progress&)>* progress = nullptr;        // called in the parent
+  WorkerOutput output = WorkerOutput::lines;                             // the workers' stdout and stderr
   // Results as they come (Pool::imap): at most `window` tasks are started and not yet
   // released() by the caller; `ordered`: counted from the first task not released, so the
   // next result in input order is always among them. 0: no limit.

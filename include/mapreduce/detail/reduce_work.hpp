@@ -40,7 +40,8 @@ class ReduceWork final : public PhaseWork {
 
  public:
   // Task t reduces partition (*partitions)[t], or partition t when `partitions` is null.
-  ReduceWork(const std::vector<Published>& runs, Reducer& reducer, const std::vector<std::uint32_t>* partitions = nullptr)
+  ReduceWork(const std::vector<Published>& runs, Reducer& reducer,
+             const std::vector<std::uint32_t>* partitions = nullptr)
       : runs_(runs), reducer_(reducer), partitions_(partitions) {}
 
   void run_task(std::size_t task, WorkerLink& link) override {

@@ -91,7 +91,7 @@ class SharedSegment {
   // Writable, in an unnamed file of `dir` (O_TMPFILE, mode 0600): the spill path. The
   // file has no name to find or to leave behind; it goes with its last descriptor.
   static SharedSegment create_file(std::size_t bytes, const std::string& dir);
-  static SharedSegment open(int fd);                // read-only mapping of a borrowed fd
+  static SharedSegment open(int fd);  // read-only mapping of a borrowed fd
 
   [[nodiscard]] char* data() const noexcept { return region_.data(); }
   [[nodiscard]] std::size_t size() const noexcept { return region_.size(); }

@@ -13,8 +13,8 @@ namespace mapreduce::detail {
 // begun before it, and finishes the record that runs past its end, so that the pieces of
 // a file, whatever their sizes, hand out every record exactly once and never cut one.
 [[nodiscard]] inline std::pair<std::uint64_t, std::uint64_t> owned_records(const char* data, std::uint64_t size,
-                                                                         std::uint64_t begin, std::uint64_t end,
-                                                                         char delimiter) noexcept {
+                                                                           std::uint64_t begin, std::uint64_t end,
+                                                                           char delimiter) noexcept {
   auto after_next_delimiter = [&](std::uint64_t from) -> std::uint64_t {
     const void* p = std::memchr(data + from, delimiter, size - from);
     return p == nullptr ? size : static_cast<std::uint64_t>(static_cast<const char*>(p) - data) + 1;

@@ -35,9 +35,9 @@ struct Assignment {
 
 // How a worker ended, as the scheduler saw it.
 struct WorkerEnd {
-  bool clean = false;      // exited with status 0
-  std::string cause;       // "worker process 42 was killed by signal 9 (SIGKILL)", or why it was killed
-  std::string status;      // the wait status alone, in words, for the ceiling's message
+  bool clean = false;  // exited with status 0
+  std::string cause;   // "worker process 42 was killed by signal 9 (SIGKILL)", or why it was killed
+  std::string status;  // the wait status alone, in words, for the ceiling's message
 };
 
 class TaskLedger {
@@ -98,9 +98,9 @@ class TaskLedger {
     bool task_published = false;    // that task's output is already in a published segment
     std::vector<std::size_t> held;  // tasks done whose output is still in its memory
     unsigned tasks_run = 0;
-    bool waiting = false;           // for the window to move (imap)
-    bool finishing = false;         // told to finish
-    bool finished = false;          // said it finished
+    bool waiting = false;    // for the window to move (imap)
+    bool finishing = false;  // told to finish
+    bool finished = false;   // said it finished
     bool ended = false;
   };
 

@@ -24,9 +24,9 @@ template <class S>
 concept TaskSource = requires(S& s, const S& cs, std::size_t t) {
   { cs.tasks() } -> std::convertible_to<std::size_t>;
   { cs.global_task(t) } -> std::convertible_to<std::size_t>;
-  { cs.describe(t) } -> std::convertible_to<std::string>;  // "words.txt bytes 0-1048576"
+  { cs.describe(t) } -> std::convertible_to<std::string>;      // "words.txt bytes 0-1048576"
   { cs.task_bytes(t) } -> std::convertible_to<std::uint64_t>;  // input bytes, for progress; 0: unknown
-  cs.diagnose_crash(t);  // throws InputError when the input explains a worker's crash
+  cs.diagnose_crash(t);                // throws InputError when the input explains a worker's crash
   s.for_each_input(t, [](auto&&) {});  // the task's inputs, one at a time
 };
 
