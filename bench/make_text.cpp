@@ -39,6 +39,8 @@ constexpr std::size_t kVocabularySize = 500'000;
 constexpr std::size_t kMaxWordLength = 20;
 constexpr std::uint64_t kVocabularySeed = 0x5eed'0f'e4'61'15'40ULL;  // fixed: same language for every SEED
 
+// A table laid out by hand:
+// clang-format off
 // Frequent English words, roughly in frequency order: ranks 1, 2, 3, ...
 constexpr std::string_view kCommonWords[] = {
     "the",     "of",     "and",   "to",      "a",     "in",      "is",      "that",    "it",
@@ -61,6 +63,7 @@ constexpr std::string_view kCommonWords[] = {
     "small",   "home",   "thought", "went",  "say",   "part",    "once",    "general", "high",
     "left",    "water",  "number", "around", "hand",  "course",  "often",   "until",   "always",
 };
+// clang-format on
 
 // Syllable parts, each with a weight (how often it is picked).
 struct Part {
@@ -69,13 +72,12 @@ struct Part {
 };
 
 constexpr Part kOnsets[] = {
-    {"", 14}, {"b", 5},   {"c", 6},   {"d", 6},   {"f", 4},   {"g", 3},   {"h", 5},   {"j", 1},
-    {"k", 1}, {"l", 6},   {"m", 6},   {"n", 5},   {"p", 5},   {"r", 6},   {"s", 7},   {"t", 8},
-    {"v", 2}, {"w", 3},   {"y", 1},   {"z", 1},   {"bl", 1},  {"br", 2},  {"ch", 2},  {"cl", 1},
-    {"cr", 1}, {"dr", 1}, {"fl", 1},  {"fr", 1},  {"gl", 1},  {"gr", 2},  {"pl", 1},  {"pr", 2},
-    {"sc", 1}, {"sh", 2}, {"sk", 1},  {"sl", 1},  {"sm", 1},  {"sn", 1},  {"sp", 1},  {"st", 3},
-    {"str", 1}, {"sw", 1}, {"th", 4}, {"tr", 2},  {"tw", 1},  {"wh", 1},  {"qu", 1},  {"ph", 1},
-    {"wr", 1}, {"thr", 1}, {"spr", 1}, {"scr", 1}, {"kn", 1}, {"gh", 1},
+    {"", 14},  {"b", 5},  {"c", 6},  {"d", 6},  {"f", 4},   {"g", 3},   {"h", 5},   {"j", 1},  {"k", 1},
+    {"l", 6},  {"m", 6},  {"n", 5},  {"p", 5},  {"r", 6},   {"s", 7},   {"t", 8},   {"v", 2},  {"w", 3},
+    {"y", 1},  {"z", 1},  {"bl", 1}, {"br", 2}, {"ch", 2},  {"cl", 1},  {"cr", 1},  {"dr", 1}, {"fl", 1},
+    {"fr", 1}, {"gl", 1}, {"gr", 2}, {"pl", 1}, {"pr", 2},  {"sc", 1},  {"sh", 2},  {"sk", 1}, {"sl", 1},
+    {"sm", 1}, {"sn", 1}, {"sp", 1}, {"st", 3}, {"str", 1}, {"sw", 1},  {"th", 4},  {"tr", 2}, {"tw", 1},
+    {"wh", 1}, {"qu", 1}, {"ph", 1}, {"wr", 1}, {"thr", 1}, {"spr", 1}, {"scr", 1}, {"kn", 1}, {"gh", 1},
 };
 
 constexpr Part kVowels[] = {
@@ -84,16 +86,16 @@ constexpr Part kVowels[] = {
 };
 
 constexpr Part kCodas[] = {
-    {"", 30}, {"n", 8},  {"r", 8},  {"s", 6},  {"t", 6},  {"l", 5},  {"d", 4},  {"m", 3},
-    {"ng", 2}, {"nt", 2}, {"nd", 2}, {"st", 2}, {"ck", 1}, {"ll", 2}, {"ss", 1}, {"th", 1},
-    {"sh", 1}, {"ch", 1}, {"rt", 1}, {"rn", 1}, {"rd", 1}, {"ct", 1}, {"ft", 1}, {"lt", 1},
+    {"", 30},  {"n", 8},  {"r", 8},   {"s", 6},  {"t", 6},  {"l", 5},  {"d", 4},  {"m", 3},
+    {"ng", 2}, {"nt", 2}, {"nd", 2},  {"st", 2}, {"ck", 1}, {"ll", 2}, {"ss", 1}, {"th", 1},
+    {"sh", 1}, {"ch", 1}, {"rt", 1},  {"rn", 1}, {"rd", 1}, {"ct", 1}, {"ft", 1}, {"lt", 1},
     {"mp", 1}, {"x", 1},  {"ght", 1}, {"rm", 1}, {"lk", 1}, {"nk", 1}, {"ps", 1}, {"ts", 1},
 };
 
 constexpr Part kSuffixes[] = {
-    {"s", 10},   {"ed", 6},   {"ing", 6},  {"er", 5},   {"ly", 4},   {"tion", 3}, {"ness", 1},
-    {"ment", 1}, {"able", 1}, {"ous", 1},  {"al", 2},   {"ive", 1},  {"ful", 1},  {"less", 1},
-    {"ity", 1},  {"es", 2},   {"ers", 2},  {"ism", 1},  {"ist", 1},  {"ate", 1},  {"ish", 1},
+    {"s", 10},   {"ed", 6},   {"ing", 6}, {"er", 5},  {"ly", 4},  {"tion", 3}, {"ness", 1},
+    {"ment", 1}, {"able", 1}, {"ous", 1}, {"al", 2},  {"ive", 1}, {"ful", 1},  {"less", 1},
+    {"ity", 1},  {"es", 2},   {"ers", 2}, {"ism", 1}, {"ist", 1}, {"ate", 1},  {"ish", 1},
 };
 
 // Number of syllables of a generated word, by weight: 1, 2, 3, ...
@@ -126,8 +128,7 @@ std::size_t pick_index(std::mt19937_64& rng, const unsigned* weights, std::size_
 }
 
 std::string make_word(std::mt19937_64& rng) {
-  std::size_t syllables =
-      1 + pick_index(rng, kSyllableWeights, std::size(kSyllableWeights));
+  std::size_t syllables = 1 + pick_index(rng, kSyllableWeights, std::size(kSyllableWeights));
   std::string w;
   bool closed = false;  // the previous syllable ends with a consonant
   for (std::size_t s = 0; s < syllables; ++s) {
@@ -215,8 +216,7 @@ class Zipf {
       cumulative[r] = sum;
     }
     constexpr double kScale = 9007199254740992.0;  // 2^53
-    for (std::size_t r = 0; r < n; ++r)
-      threshold_[r] = static_cast<std::uint64_t>(cumulative[r] / sum * kScale);
+    for (std::size_t r = 0; r < n; ++r) threshold_[r] = static_cast<std::uint64_t>(cumulative[r] / sum * kScale);
     threshold_[n - 1] = kOne;
     std::size_t r = 0;
     for (std::size_t b = 0; b < guide_.size(); ++b) {
@@ -288,8 +288,8 @@ void generate(Output& out, std::uint64_t seed) {
   const Zipf zipf(kVocabularySize);
   std::mt19937_64 rng(seed);
 
-  std::size_t line = 0;                           // characters on the current line
-  std::size_t width = 60 + below(rng, 21);        // this line's limit, 60..80
+  std::size_t line = 0;                     // characters on the current line
+  std::size_t width = 60 + below(rng, 21);  // this line's limit, 60..80
   while (!out.done() && !out.failed()) {
     // One sentence: 3..25 words, mean about 14.
     std::uint64_t s = rng();
@@ -343,8 +343,9 @@ int run(int argc, char** argv) {
   std::string path;
   std::uint64_t size = 0;
   std::uint64_t seed = 1;
-  cli::App app("make_text", "Writes SIZE_BYTES of deterministic synthetic English-like text (Zipf-distributed\n"
-                            "words) to OUT_FILE, for the word-count benchmarks.");
+  cli::App app("make_text",
+               "Writes SIZE_BYTES of deterministic synthetic English-like text (Zipf-distributed\n"
+               "words) to OUT_FILE, for the word-count benchmarks.");
   app.add_option("OUT_FILE", path, "the file to write")->required()->type_name("");
   app.add_count("SIZE_BYTES", size, 0, UINT64_MAX, "its exact size; the text ends with a newline")
       ->required()
@@ -354,8 +355,7 @@ int run(int argc, char** argv) {
 
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (f == nullptr) {
-    std::fprintf(stderr, "make_text: cannot open '%s' for writing: %s\n", path.c_str(),
-                 std::strerror(errno));
+    std::fprintf(stderr, "make_text: cannot open '%s' for writing: %s\n", path.c_str(), std::strerror(errno));
     return 1;
   }
   std::setvbuf(f, nullptr, _IONBF, 0);  // Output does its own 1 MiB buffering

@@ -103,7 +103,8 @@ void baseline(benchmark::State& state, const Input& in, Fn fn) {
 void empty_job(benchmark::State& state) {
   mapreduce::Pool pool({.workers = 2});
   for (auto _ : state) {
-    auto r = pool.map_reduce<int, int>(std::vector<int>{}, [](int i, auto& emit) { emit(i, i); }, std::plus<>{});
+    auto r = pool.map_reduce<int, int>(
+        std::vector<int>{}, [](int i, auto& emit) { emit(i, i); }, std::plus<>{});
     benchmark::DoNotOptimize(r.data());
   }
   counters(state, 0, 0);
@@ -112,7 +113,8 @@ void tiny_job(benchmark::State& state) {
   mapreduce::Pool pool({.workers = 2});
   const std::vector<int> items{1, 2};
   for (auto _ : state) {
-    auto r = pool.map_reduce<int, int>(items, [](int i, auto& emit) { emit(i, i); }, std::plus<>{});
+    auto r = pool.map_reduce<int, int>(
+        items, [](int i, auto& emit) { emit(i, i); }, std::plus<>{});
     benchmark::DoNotOptimize(r.data());
   }
   counters(state, 2, static_cast<double>(pool.last_stats().shared_bytes) / (1 << 20));
@@ -216,14 +218,17 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("fixed/tiny_job", tiny_job)->UseRealTime()->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("fixed/map_1000_items", items_map)->UseRealTime()->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("fixed/imap_1000_items_chunk_1", [](benchmark::State& s) { items_imap(s, 1); })
-      ->UseRealTime()->Unit(benchmark::kMicrosecond);
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("fixed/imap_1000_items_chunk_16", [](benchmark::State& s) { items_imap(s, 16); })
-      ->UseRealTime()->Unit(benchmark::kMicrosecond);
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
   for (const auto& in : inputs) {
     const double min_time = in.mib >= 256 ? 0.1 : 0.5;  // big inputs: one iteration is plenty
     for (unsigned w : workers) {
-      reg("wordcount/pool/" + in.name + "/" + std::to_string(w),
-          [in, w](benchmark::State& s) { pool_wordcount(s, in, w); })->MinTime(min_time);
+      reg("wordcount/pool/" + in.name + "/" + std::to_string(w), [in, w](benchmark::State& s) {
+        pool_wordcount(s, in, w);
+      })->MinTime(min_time);
       reg("wordcount/threads/" + in.name + "/" + std::to_string(w), [in, w](benchmark::State& s) {
         baseline(s, in, [w](std::string_view t) { return bench::threads_private_tables(t, w); });
       })->MinTime(min_time);

@@ -14,8 +14,9 @@ int main(int argc, char** argv) {
     unsigned threads = 2;
     std::size_t top = 0;
     std::string path;
-    cli::App app("wordcount_threads", "Counts the words of FILE with threads and private tables (the benchmarks'\n"
-                                      "threaded baseline) and prints them as wordcount does.");
+    cli::App app("wordcount_threads",
+                 "Counts the words of FILE with threads and private tables (the benchmarks'\n"
+                 "threaded baseline) and prints them as wordcount does.");
     app.add_count("--threads", threads, 1, 1024, "threads (default: 2)");
     app.add_count("-n,--top", top, 1, UINT32_MAX, "print only the N most frequent words (default: all)");
     app.add_option("FILE", path, "the file to count")->required()->type_name("");

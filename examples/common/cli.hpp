@@ -143,8 +143,8 @@ class HelpFormatter : public CLI::Formatter {
   }
 
   std::string make_help(const CLI::App* app, std::string name, CLI::AppFormatMode mode) const override {
-    return make_usage(app, name) + "\n" + make_description(app) + make_positionals(app) + make_groups(app, mode) + "\n" +
-           make_footer(app);
+    return make_usage(app, name) + "\n" + make_description(app) + make_positionals(app) + make_groups(app, mode) +
+           "\n" + make_footer(app);
   }
 };
 
@@ -208,11 +208,13 @@ class App : public CLI::App {
   /// --progress and --quiet, into `mode`; the last of them given wins.
   void add_progress(ProgressMode& mode) {
     // Run as they are parsed, not after, so their order on the command line counts.
-    add_flag_callback("--progress", [&mode] { mode = ProgressMode::always; },
-                      "show a progress line on standard error from the start (by default it\n"
-                      "shows when standard error is a terminal and the job passes 0.5 s)")
+    add_flag_callback(
+        "--progress", [&mode] { mode = ProgressMode::always; },
+        "show a progress line on standard error from the start (by default it\n"
+        "shows when standard error is a terminal and the job passes 0.5 s)")
         ->trigger_on_parse();
-    add_flag_callback("--quiet", [&mode] { mode = ProgressMode::never; }, "never show the progress line")
+    add_flag_callback(
+        "--quiet", [&mode] { mode = ProgressMode::never; }, "never show the progress line")
         ->trigger_on_parse();
   }
 

@@ -80,16 +80,21 @@ int run(int argc, char** argv) {
   }
   mapreduce::Pool pool({.workers = workers, .chunk_bytes = 256 << 10});
   auto mapper = mapreduce::fuse(
-      mapreduce::named_step("split", [](std::string_view chunk, auto&& next) { mapreduce::for_each_record(chunk, next); }),
+      mapreduce::named_step("split",
+                            [](std::string_view chunk, auto&& next) { mapreduce::for_each_record(chunk, next); }),
       mapreduce::named_step("parse", mapreduce::map_step(parse)),
-      mapreduce::filter_step([](const Order& o) { return o.valid; }),
-      [](const Order& o, auto& emit) { emit(o.type, Totals{o.minutes, 1}); });
-  auto totals = pool.named("delivery times").map_reduce<std::string, Totals>(
-      mapreduce::FileInput{{path}}, mapper,
-      [](const Totals& a, const Totals& b) { return Totals{a.minutes + b.minutes, a.orders + b.orders}; });
+      mapreduce::filter_step([](const Order& o) { return o.valid; }), [](const Order& o, auto& emit) {
+        emit(o.type, Totals{o.minutes, 1});
+      });
+  auto totals = pool.named("delivery times")
+                    .map_reduce<std::string, Totals>(mapreduce::FileInput{{path}}, mapper,
+                                                     [](const Totals& a, const Totals& b) {
+                                                       return Totals{a.minutes + b.minutes, a.orders + b.orders};
+                                                     });
   mapreduce::sort_by_key(totals);
   for (const auto& [type, t] : totals) {
-    fmt::print("{}\t{:.2f} hours\t{} orders\n", type, static_cast<double>(t.minutes) / static_cast<double>(t.orders) / 60.0, t.orders);
+    fmt::print("{}\t{:.2f} hours\t{} orders\n", type,
+               static_cast<double>(t.minutes) / static_cast<double>(t.orders) / 60.0, t.orders);
   }
   int code = 0;
   if (check) {

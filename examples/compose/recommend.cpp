@@ -33,15 +33,17 @@ std::vector<Profile> make(const char* prefix, int n, std::uint64_t seed) {
 // The affinity of a cohort for a product: a dot product of their feature vectors.
 float score(const Profile& cohort, const Profile& product) {
   float s = 0;
-  for (int k = 0; k < features; ++k) s += cohort.taste[static_cast<std::size_t>(k)] * product.taste[static_cast<std::size_t>(k)];
+  for (int k = 0; k < features; ++k)
+    s += cohort.taste[static_cast<std::size_t>(k)] * product.taste[static_cast<std::size_t>(k)];
   return s;
 }
 
 int run(int argc, char** argv) {
   bool check = false;
   unsigned workers = 0;
-  cli::App app("recommend", "Scores 60 cohorts against 400 products, one cartesian job, and prints the first\n"
-                            "cohorts' best products.");
+  cli::App app("recommend",
+               "Scores 60 cohorts against 400 products, one cartesian job, and prints the first\n"
+               "cohorts' best products.");
   app.add_count("-w,--workers", workers, 1, 1024, "worker processes (default: one per CPU)");
   app.add_flag("--check", check, "also run the nested loops and exit 1 on any difference");
   app.parse_command_line(argc, argv);

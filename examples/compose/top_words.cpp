@@ -22,7 +22,9 @@ constexpr std::size_t top = 100;
 // commutative, so it is also the combiner of the second job.
 std::vector<Entry> keep_top(std::vector<Entry> a, const std::vector<Entry>& b) {
   a.insert(a.end(), b.begin(), b.end());
-  auto better = [](const Entry& x, const Entry& y) { return x.first != y.first ? x.first > y.first : x.second < y.second; };
+  auto better = [](const Entry& x, const Entry& y) {
+    return x.first != y.first ? x.first > y.first : x.second < y.second;
+  };
   const auto n = std::min(a.size(), top);
   std::partial_sort(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(n), a.end(), better);
   a.resize(n);
@@ -32,21 +34,25 @@ std::vector<Entry> keep_top(std::vector<Entry> a, const std::vector<Entry>& b) {
 int run(int argc, char** argv) {
   unsigned workers = 0;
   mapreduce::FileInput input;
-  cli::App app("top_words", "Prints the 100 most frequent words of FILEs, as wordcount --top 100 does, with a\n"
-                            "chain of two jobs.");
+  cli::App app("top_words",
+               "Prints the 100 most frequent words of FILEs, as wordcount --top 100 does, with a\n"
+               "chain of two jobs.");
   app.add_count("-w,--workers", workers, 1, 1024, "worker processes (default: one per CPU)");
   app.add_option("FILE", input.paths, "the files to count")->type_name("");
   app.parse_command_line(argc, argv);
   mapreduce::Pool pool({.workers = workers});
-  auto counts = pool.named("count words").map_reduce_dataset<std::string, std::uint64_t>(
-      input,
-      [](std::string_view chunk, auto& emit) {
-        mapreduce::for_each_word(chunk, [&](std::string_view w) { emit(w, 1); });
-      },
-      std::plus<>{});
+  auto counts = pool.named("count words")
+                    .map_reduce_dataset<std::string, std::uint64_t>(
+                        input,
+                        [](std::string_view chunk, auto& emit) {
+                          mapreduce::for_each_word(chunk, [&](std::string_view w) { emit(w, 1); });
+                        },
+                        std::plus<>{});
   auto best = pool.named("top 100").map_reduce<int, std::vector<Entry>>(
       counts,
-      [](std::string_view word, std::uint64_t n, auto& emit) { emit(0, std::vector<Entry>{{n, std::string(word)}}); },
+      [](std::string_view word, std::uint64_t n, auto& emit) {
+        emit(0, std::vector<Entry>{{n, std::string(word)}});
+      },
       [](const std::vector<Entry>& a, const std::vector<Entry>& b) { return keep_top(a, b); });
   if (!best.empty()) {
     for (const auto& [n, word] : best[0].second) fmt::print("{}\t{}\n", word, n);

@@ -54,8 +54,9 @@ Fit train(double lambda, std::uint32_t id, const std::vector<Point>& train_set, 
 int run(int argc, char** argv) {
   bool check = false;
   unsigned workers = 0;
-  cli::App app("train_best", "Fits y = a x + b with 40 regularization strengths in worker processes and prints\n"
-                             "the one with the lowest validation error.");
+  cli::App app("train_best",
+               "Fits y = a x + b with 40 regularization strengths in worker processes and prints\n"
+               "the one with the lowest validation error.");
   app.add_count("-w,--workers", workers, 1, 1024, "worker processes (default: one per CPU)");
   app.add_flag("--check", check, "also run the plain loop and exit 1 if it picks another");
   app.parse_command_line(argc, argv);
@@ -69,8 +70,7 @@ int run(int argc, char** argv) {
   std::vector<std::uint32_t> variants(lambdas.size());
   for (std::uint32_t i = 0; i < variants.size(); ++i) variants[i] = i;
   auto best = pool.named("train").map_reduce<int, Fit>(
-      variants,
-      [&](std::uint32_t i, auto& emit) { emit(0, train(lambdas[i], i, train_set, test_set)); },
+      variants, [&](std::uint32_t i, auto& emit) { emit(0, train(lambdas[i], i, train_set, test_set)); },
       mapreduce::min_by([](const Fit& f) { return std::pair(f.error, f.id); }));
   const Fit& pick = best.at(0).second;
   std::printf("best lambda %.4g: y = %.4f x %+.4f, validation MSE %.4f\n", pick.lambda, pick.a, pick.b, pick.error);

@@ -133,8 +133,8 @@ void generate(std::uint64_t lines, const std::string& path) {
   // Raw draws (rng() % n), each into a variable of its own: the distributions of <random>
   // and the order in which function arguments are evaluated both vary between compilers.
   std::mt19937_64 rng(2026);
-  const char* pages[] = {"/", "/index.html", "/about", "/products/42", "/products/7", "/cart", "/api/v1/items",
-                         "/static/app.js", "/static/style.css", "/images/logo.png"};
+  const char* pages[] = {"/",     "/index.html",   "/about",         "/products/42",      "/products/7",
+                         "/cart", "/api/v1/items", "/static/app.js", "/static/style.css", "/images/logo.png"};
   const char* agents[] = {"Mozilla/5.0 (X11; Linux x86_64)", "curl/8.4.0", "Googlebot/2.1"};
   const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
   // Local time +0200, from 2026-10-10 00:00 on, over about two days whatever the count.
@@ -171,12 +171,13 @@ void generate(std::uint64_t lines, const std::string& path) {
 using Report = std::map<std::string, Traffic>;
 
 Report run_job(mapreduce::Pool& pool, const std::vector<std::string>& files) {
-  auto result = pool.named("access log").map_reduce<std::string, Traffic>(
-      mapreduce::FileInput{{files.begin(), files.end()}},
-      [](std::string_view chunk, auto& emit) {
-        mapreduce::for_each_record(chunk, [&](std::string_view line) { keys_of(line, emit); });
-      },
-      add);  // the combine operation: runs in every mapper too, as the combiner
+  auto result = pool.named("access log")
+                    .map_reduce<std::string, Traffic>(
+                        mapreduce::FileInput{{files.begin(), files.end()}},
+                        [](std::string_view chunk, auto& emit) {
+                          mapreduce::for_each_record(chunk, [&](std::string_view line) { keys_of(line, emit); });
+                        },
+                        add);             // the combine operation: runs in every mapper too, as the combiner
   return {result.begin(), result.end()};  // a std::map: sorted by key
 }
 
@@ -247,8 +248,8 @@ bool check(const Report& report, const std::vector<std::string>& files) {
     ok = false;
   }
   if (ok) {
-    fmt::print("check: the same report as one loop; {} lines = {} requests + {} malformed\n", lines,
-               statuses.requests, malformed);
+    fmt::print("check: the same report as one loop; {} lines = {} requests + {} malformed\n", lines, statuses.requests,
+               malformed);
   }
   return ok;
 }

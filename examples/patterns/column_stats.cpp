@@ -144,8 +144,8 @@ void generate(std::uint64_t rows, const std::string& path) {
     const char* name;
     double temp;
   };
-  const City cities[] = {{"Lisbon", 17.5}, {"Oslo", 6.2}, {"Cairo", 22.9}, {"Quito", 14.1}, {"Perth", 18.7},
-                         {"Yakutsk", -8.8}, {"Lima", 19.4}};
+  const City cities[] = {{"Lisbon", 17.5}, {"Oslo", 6.2},     {"Cairo", 22.9}, {"Quito", 14.1},
+                         {"Perth", 18.7},  {"Yakutsk", -8.8}, {"Lima", 19.4}};
   out << "station,city,day,temp,pressure_pa\n";
   for (std::uint64_t i = 0; i < rows; ++i) {
     const City& city = cities[rng() % 7];
@@ -169,17 +169,18 @@ void generate(std::uint64_t rows, const std::string& path) {
 using Stats = std::map<std::string, Summary>;  // sorted by key; the special keys come first
 
 Stats run_job(mapreduce::Pool& pool, const std::string& path, const Columns& columns) {
-  auto result = pool.named("column stats").map_reduce<std::string, Summary>(
-      mapreduce::FileInput{{path}},
-      [&](std::string_view chunk, const mapreduce::ChunkSource& from, auto& emit) {
-        // The header is the file's first record: skip it in the chunk at offset 0 only. A
-        // copy of it further down is a row whose value is not a number: malformed.
-        bool header = from.offset == 0;
-        mapreduce::for_each_record(chunk, [&](std::string_view line) {
-          if (!std::exchange(header, false)) row(line, columns, emit);
-        });
-      },
-      [](const Summary& a, const Summary& b) { return merge(a, b); });
+  auto result = pool.named("column stats")
+                    .map_reduce<std::string, Summary>(
+                        mapreduce::FileInput{{path}},
+                        [&](std::string_view chunk, const mapreduce::ChunkSource& from, auto& emit) {
+                          // The header is the file's first record: skip it in the chunk at offset 0 only. A
+                          // copy of it further down is a row whose value is not a number: malformed.
+                          bool header = from.offset == 0;
+                          mapreduce::for_each_record(chunk, [&](std::string_view line) {
+                            if (!std::exchange(header, false)) row(line, columns, emit);
+                          });
+                        },
+                        [](const Summary& a, const Summary& b) { return merge(a, b); });
   return {result.begin(), result.end()};
 }
 

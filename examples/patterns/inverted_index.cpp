@@ -102,7 +102,10 @@ bool check_known_index(mapreduce::Pool& pool) {
   const fs::path dir = tmpl;
   struct Remove {
     fs::path dir;
-    ~Remove() { std::error_code ignored; fs::remove_all(dir, ignored); }
+    ~Remove() {
+      std::error_code ignored;
+      fs::remove_all(dir, ignored);
+    }
   } remove{dir};
   const std::vector<std::pair<std::string, std::string>> files = {
       {"a.txt", "The quick brown fox\n"}, {"b.txt", "the lazy dog. The end"}, {"c.txt", "Quick, quick! A dog?\n"}};

@@ -71,8 +71,7 @@ std::vector<FileStats> per_file(mapreduce::Pool& pool, const std::vector<std::st
 // Pattern 2: one total, folded in the workers. Every file emits under the same key 0.
 FileStats total(mapreduce::Pool& pool, const std::vector<std::string>& paths) {
   auto result = pool.named("total").map_reduce<int, FileStats>(
-      paths, [](const std::string& path, auto& emit) { emit(0, stats_of(path)); },
-      add);
+      paths, [](const std::string& path, auto& emit) { emit(0, stats_of(path)); }, add);
   return result.empty() ? FileStats{} : result.front().second;  // no files: no key
 }
 
@@ -84,8 +83,8 @@ void generate(std::uint64_t n, const fs::path& dir) {
   fs::create_directories(dir);
   // Raw draws (rng() % n), one per statement: the same files with any compiler.
   std::mt19937_64 rng(200);
-  const char* words[] = {"map", "reduce", "shuffle", "worker", "Partition", "chunk", "key", "value", "combine",
-                         "fork", "shared", "memory", "42", "ünïcode"};
+  const char* words[] = {"map",   "reduce",  "shuffle", "worker", "Partition", "chunk", "key",
+                         "value", "combine", "fork",    "shared", "memory",    "42",    "ünïcode"};
   for (std::uint64_t i = 0; i < n; ++i) {
     const fs::path path = dir / fmt::format("file-{:04}.txt", i);
     std::ofstream out(path, std::ios::binary);

@@ -45,7 +45,8 @@ struct Command {
 /// the program now, in the parent, so a misspelt one is a usage error before any work.
 inline Command make_command(std::string role, std::string text, bool shell) {
   Command c{std::move(role), std::move(text), {}, {}};
-  std::vector<std::string> words = shell ? std::vector<std::string>{"/bin/sh", "-c", c.text} : split_words(c.role, c.text);
+  std::vector<std::string> words = shell ? std::vector<std::string>{"/bin/sh", "-c", c.text}
+                                         : split_words(c.role, c.text);
   std::string program = words.front();
   if (program.find('/') == std::string::npos) {
     const auto found = boost::process::search_path(program);
@@ -86,14 +87,14 @@ std::uint64_t run_command(const Command& command, std::span<const std::string_vi
   bp::pipe to_child, from_child;
   bp::child child;
   try {
-    child = bp::child(bp::exe = command.program, bp::args = command.args, bp::std_in < to_child,
-                      bp::std_out > from_child,
-                      bp::extend::on_exec_setup = [](auto&) {
-                        // In the new process, before exec: die with the worker (a timed-out
-                        // task's worker is killed), and take SIGPIPE as programs expect.
-                        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-                        ::signal(SIGPIPE, SIG_DFL);
-                      });
+    child = bp::child(
+        bp::exe = command.program, bp::args = command.args, bp::std_in<to_child, bp::std_out> from_child,
+        bp::extend::on_exec_setup = [](auto&) {
+          // In the new process, before exec: die with the worker (a timed-out
+          // task's worker is killed), and take SIGPIPE as programs expect.
+          ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+          ::signal(SIGPIPE, SIG_DFL);
+        });
   } catch (const std::exception& e) {
     throw CommandFailed(fmt::format("{} '{}' could not start: {}", command.role, command.text, e.what()));
   }

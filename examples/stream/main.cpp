@@ -11,14 +11,14 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cmath>
 #include <chrono>
-#include <memory>
-#include <optional>
-#include <span>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -57,7 +57,7 @@ struct Options {
   mapreduce::PoolOptions pool;
   std::string mapper, reducer, combiner;
   bool shell = false;
-  std::string output;      // empty: standard output
+  std::string output;       // empty: standard output
   bool output_dir = false;  // `output` is a directory: one file per partition
   enum class Sort { none, key, count } sort = Sort::none;
   std::size_t top = 0;
@@ -70,7 +70,7 @@ struct Options {
 
 Options parse_args(int argc, char** argv) {
   Options o;
-  o.pool.retry_exceptions = true;             // a failed command is a failed attempt, run again
+  o.pool.retry_exceptions = true;  // a failed command is a failed attempt, run again
   o.pool.worker_output = mapreduce::WorkerOutput::prefixed;
   std::string sort, format = "tsv";
   cli::App app("mapreduce-stream", description, footer);
@@ -93,13 +93,12 @@ Options parse_args(int argc, char** argv) {
   app.add_count("--task-timeout", o.pool.task_timeout_seconds, 1, 1000000,
                 "kill a task running longer than S seconds (it counts as a failed run)")
       ->type_name("S");
-  CLI::Option* output =
-      app.add_option("-o,--output", o.output,
-                     "write the output to the file PATH (default: standard output, the\n"
-                     "partitions one after the other); when PATH is a directory or ends\n"
-                     "with '/', one file per partition there: PATH/part-00000... Files\n"
-                     "appear only when the job succeeds; an old one is replaced then")
-          ->type_name("PATH");
+  CLI::Option* output = app.add_option("-o,--output", o.output,
+                                       "write the output to the file PATH (default: standard output, the\n"
+                                       "partitions one after the other); when PATH is a directory or ends\n"
+                                       "with '/', one file per partition there: PATH/part-00000... Files\n"
+                                       "appear only when the job succeeds; an old one is replaced then")
+                            ->type_name("PATH");
   app.add_choice("--sort", sort, {"key", "count"},
                  "sort the whole output by key, or by numeric value descending (ties by\n"
                  "key); not with --output DIR");
@@ -277,8 +276,9 @@ class PendingFile {
     direct_ = !ec && fs::exists(status) && !fs::is_regular_file(status);
     if (fs::is_regular_file(status)) mode_ = static_cast<::mode_t>(status.permissions() & fs::perms::mask);
     final_ = target.string();
-    temp_ = direct_ ? final_
-                    : (target.parent_path() / fmt::format(".{}.tmp-{}", target.filename().string(), ::getpid())).string();
+    temp_ = direct_
+                ? final_
+                : (target.parent_path() / fmt::format(".{}.tmp-{}", target.filename().string(), ::getpid())).string();
     file_ = std::fopen(temp_.c_str(), direct_ ? "we" : "wbe");  // e: not inherited by the workers' commands
     if (file_ == nullptr) {
       throw mapreduce::Error(fmt::format("{}: cannot open for writing: {}", path_, std::strerror(errno)));
@@ -361,9 +361,11 @@ void print_map_stats(const mapreduce::JobStats& s) {
 int run(const Options& options) {
   const Command mapper = make_command("mapper", options.mapper, options.shell);
   const std::optional<Command> combiner =
-      options.combiner.empty() ? std::nullopt : std::optional(make_command("combiner", options.combiner, options.shell));
-  const std::optional<Command> reducer =
-      options.reducer.empty() ? std::nullopt : std::optional(make_command("reducer", options.reducer, options.shell));
+      options.combiner.empty() ? std::nullopt
+                               : std::optional(make_command("combiner", options.combiner, options.shell));
+  const std::optional<Command> reducer = options.reducer.empty()
+                                             ? std::nullopt
+                                             : std::optional(make_command("reducer", options.reducer, options.shell));
   const bool verbose = options.verbose;
 
   cli::ProgressLine progress(options.progress);
@@ -424,17 +426,16 @@ int run(const Options& options) {
     for (const std::string& v : values) append_line(lines, key, v);
     return lines;
   };
-  const auto grouped = pool.map_reduce_dataset<std::string, std::string>(
-      mapreduce::FileInput{options.files}, map_chunk, group);
+  const auto grouped = pool.map_reduce_dataset<std::string, std::string>(mapreduce::FileInput{options.files}, map_chunk,
+                                                                         group);
   const mapreduce::JobStats map_stats = pool.last_stats();
 
   // Reduce: one reducer run per partition, over its lines sorted by key. Each task returns
   // the reducer's output and the number of keys it read (for --stats).
   auto reduce_partition = [&](std::size_t i) -> std::pair<std::string, std::uint64_t> {
     std::vector<std::pair<std::string, std::string>> keys;
-    grouped.for_each_in_partition(i, [&](std::string_view key, std::string lines) {
-      keys.emplace_back(std::string(key), std::move(lines));
-    });
+    grouped.for_each_in_partition(
+        i, [&](std::string_view key, std::string lines) { keys.emplace_back(std::string(key), std::move(lines)); });
     std::sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     if (!reducer) {
       std::string all;
@@ -462,14 +463,16 @@ int run(const Options& options) {
   for (std::size_t i = 0; i < parts.size(); ++i) parts[i] = i;
   const auto reduce_start = std::chrono::steady_clock::now();
   std::uint64_t keys_total = 0;
-  auto outputs = pool.imap(reduce_partition, parts, {.max_pending = 2 * std::size_t(pool.workers()), .phase = "reduce"});
+  auto outputs = pool.imap(reduce_partition, parts,
+                           {.max_pending = 2 * std::size_t(pool.workers()), .phase = "reduce"});
 
   if (options.output_dir) {
     // One file per partition, part-00000 to part-(P-1), empty ones too, as Hadoop writes;
     // all renamed into place once every partition is written.
     std::error_code ec;
     std::filesystem::create_directories(options.output, ec);
-    if (ec) throw mapreduce::InputError(fmt::format("{}: cannot create the directory: {}", options.output, ec.message()));
+    if (ec)
+      throw mapreduce::InputError(fmt::format("{}: cannot create the directory: {}", options.output, ec.message()));
     std::vector<std::unique_ptr<PendingFile>> files;
     auto write_part = [&](std::string_view out) {
       files.push_back(std::make_unique<PendingFile>(fmt::format("{}/part-{:05}", options.output, files.size())));

@@ -44,7 +44,8 @@ inline std::vector<std::string> split_words(std::string_view role, std::string_v
           throw mapreduce::OptionsError(fmt::format("--{} '{}': unterminated double quote", role, text));
         }
         if (text[i] == '"') break;
-        if (text[i] == '\\' && i + 1 < text.size() && std::string_view("\"\\$`").find(text[i + 1]) != std::string_view::npos) {
+        if (text[i] == '\\' && i + 1 < text.size() &&
+            std::string_view("\"\\$`").find(text[i + 1]) != std::string_view::npos) {
           ++i;
         }
         word += text[i];

@@ -18,8 +18,10 @@ int run(const wordcount::Options& options) {
   auto counts = pool.map_reduce<std::string, std::uint64_t>(input, wordcount::count_words, std::plus<>{});
   if (options.stats) {
     const auto& s = pool.last_stats();
-    fmt::print(stderr, "rank {}: {} map tasks, {} words, {} bytes of runs sent; map {:.3f}s, shuffle+reduce {:.3f}s, total {:.3f}s\n",
-               pool.rank(), s.map_tasks, s.records, s.sent_bytes, s.map_seconds, s.reduce_seconds, s.total_seconds);
+    fmt::print(
+        stderr,
+        "rank {}: {} map tasks, {} words, {} bytes of runs sent; map {:.3f}s, shuffle+reduce {:.3f}s, total {:.3f}s\n",
+        pool.rank(), s.map_tasks, s.records, s.sent_bytes, s.map_seconds, s.reduce_seconds, s.total_seconds);
   }
   if (pool.rank() != 0) return 0;
   wordcount::write_counts(std::move(counts), options);

@@ -6,11 +6,11 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <charconv>
-#include <cstring>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -70,8 +70,8 @@ inline Options parse_args(int argc, char** argv, const std::string& name = "word
                  "order: by count descending (ties by word), or by word (default: count)");
   app.add_choice("--format", format, {"tsv", "csv", "json"},
                  "tsv (word<TAB>count, the default), csv (with a header) or json");
-  CLI::Option* output = app.add_option("-o,--output", o.output, "write there instead of standard output")
-                            ->type_name("FILE");
+  CLI::Option* output =
+      app.add_option("-o,--output", o.output, "write there instead of standard output")->type_name("FILE");
   app.add_flag("--stats", o.stats, "print what each phase did to standard error");
   app.add_flag("--verbose", verbose, "prefix what workers print with their phase, worker and task");
   app.add_progress(o.progress);
@@ -102,9 +102,8 @@ inline std::vector<std::filesystem::path> default_input() {
     }
   }
   if (files.empty()) {
-    throw mapreduce::InputError(
-        fmt::format("no FILE given, and the default input ({}) is not there; name a FILE or - for standard input",
-                    root.string()));
+    throw mapreduce::InputError(fmt::format(
+        "no FILE given, and the default input ({}) is not there; name a FILE or - for standard input", root.string()));
   }
   std::sort(files.begin(), files.end());
   return files;
@@ -127,12 +126,13 @@ inline void write_counts(std::vector<std::pair<std::string, std::uint64_t>> coun
   std::string out;
   programs::write_pairs(out, counts, options.format, "word", "count");
   std::FILE* f = options.output.empty() ? stdout : std::fopen(options.output.c_str(), "wb");
-  if (f == nullptr) throw mapreduce::Error(fmt::format("{}: cannot open for writing: {}", options.output, std::strerror(errno)));
+  if (f == nullptr)
+    throw mapreduce::Error(fmt::format("{}: cannot open for writing: {}", options.output, std::strerror(errno)));
   const bool written = std::fwrite(out.data(), 1, out.size(), f) == out.size();
   const bool closed = f == stdout ? std::fflush(f) == 0 : std::fclose(f) == 0;
   if (!written || !closed) {
-    throw mapreduce::Error(fmt::format("{}: cannot write the output",
-                                       options.output.empty() ? "standard output" : options.output));
+    throw mapreduce::Error(
+        fmt::format("{}: cannot write the output", options.output.empty() ? "standard output" : options.output));
   }
 }
 
