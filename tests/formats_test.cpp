@@ -23,7 +23,8 @@ namespace {
 
 // A run set of two partitions: partition 0 holds one untagged record ("ab", 7).
 std::vector<char> small_run_set() {
-  const std::vector<std::uint64_t> bytes{run_record::untagged_head + 1 + 2 + 8, 0}, counts{1, 0};
+  const std::size_t key_bytes = mapreduce::KeyTraits<std::string>::size("ab");
+  const std::vector<std::uint64_t> bytes{run_record::untagged_head + key_bytes + 8, 0}, counts{1, 0};
   const auto offsets = run_set_offsets(bytes);
   std::vector<char> seg(offsets.back());
   write_run_set_header(seg.data(), false, offsets, counts);

@@ -153,7 +153,7 @@ class HelpFormatter : public CLI::Formatter {
 /// `-n value` all work; an option given twice takes its last value.
 ///
 ///     cli::App app("wordcount", "Counts the words of FILEs...");
-///     app.add_count("-w,--workers", options.workers, 1, 1024, "worker processes");
+///     app.add_workers(options.workers);
 ///     app.add_option("FILE", files, "files to read (- is standard input)");
 ///     app.parse_command_line(argc, argv);
 class App : public CLI::App {
@@ -182,6 +182,17 @@ class App : public CLI::App {
         },
         ""));
     return opt;
+  }
+
+  /// The programs' common options, worded the same everywhere: -w/--workers (1 to 1024) and
+  /// --chunk-bytes (bytes of input per map task).
+  template <class T>
+  CLI::Option* add_workers(T& target) {
+    return add_count("-w,--workers", target, 1, 1024, "worker processes (default: the CPUs this process may use)");
+  }
+  template <class T>
+  CLI::Option* add_chunk_bytes(T& target, const std::string& help = "bytes of input per map task (default: 1048576)") {
+    return add_count("--chunk-bytes", target, 1, std::uint64_t(1) << 40, help);
   }
 
   /// An option taking one of `choices` into `target`; anything else is a UsageError:

@@ -66,7 +66,7 @@ int run(int argc, char** argv) {
   unsigned workers = 0;
   std::string path;
   cli::App app("etl", "The average delivery time per order type from a CSV of orders (id,type,minutes).");
-  app.add_count("-w,--workers", workers, 1, 1024, "worker processes (default: one per CPU)");
+  app.add_workers(workers);
   app.add_flag("--check", check, "also compute them in one loop and exit 1 on any difference");
   app.add_option("FILE.csv", path, "the orders (default: a generated CSV of 200000 orders)")->type_name("");
   app.parse_command_line(argc, argv);

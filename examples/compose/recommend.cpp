@@ -44,7 +44,7 @@ int run(int argc, char** argv) {
   cli::App app("recommend",
                "Scores 60 cohorts against 400 products, one cartesian job, and prints the first\n"
                "cohorts' best products.");
-  app.add_count("-w,--workers", workers, 1, 1024, "worker processes (default: one per CPU)");
+  app.add_workers(workers);
   app.add_flag("--check", check, "also run the nested loops and exit 1 on any difference");
   app.parse_command_line(argc, argv);
   const auto cohorts = make("cohort-", 60, 7);

@@ -37,7 +37,7 @@ int run(int argc, char** argv) {
   cli::App app("top_words",
                "Prints the 100 most frequent words of FILEs, as wordcount --top 100 does, with a\n"
                "chain of two jobs.");
-  app.add_count("-w,--workers", workers, 1, 1024, "worker processes (default: one per CPU)");
+  app.add_workers(workers);
   app.add_option("FILE", input.paths, "the files to count")->type_name("");
   app.parse_command_line(argc, argv);
   mapreduce::Pool pool({.workers = workers});

@@ -57,7 +57,7 @@ int run(int argc, char** argv) {
   cli::App app("train_best",
                "Fits y = a x + b with 40 regularization strengths in worker processes and prints\n"
                "the one with the lowest validation error.");
-  app.add_count("-w,--workers", workers, 1, 1024, "worker processes (default: one per CPU)");
+  app.add_workers(workers);
   app.add_flag("--check", check, "also run the plain loop and exit 1 if it picks another");
   app.parse_command_line(argc, argv);
   const auto train_set = make_points(5, 6);  // few, noisy points: shrinking the slope can pay

@@ -260,9 +260,8 @@ int run(int argc, char** argv) {
   std::vector<std::string> files;
   std::uint64_t generate_lines = 0;
   cli::App app("access_log", description);
-  app.add_count("-w,--workers", options.workers, 1, 1024, "worker processes (default: one per CPU)");
-  app.add_count("--chunk-bytes", options.chunk_bytes, 1, std::uint64_t(1) << 40,
-                "bytes of input per map task (default: 1048576)");
+  app.add_workers(options.workers);
+  app.add_chunk_bytes(options.chunk_bytes);
   app.add_flag("--check", check_mode, "also parse the files in one loop and exit 1 on any difference");
   CLI::Option* generating = app.add_count("--generate", generate_lines, 0, std::uint64_t(1) << 40,
                                           "write N lines of a made-up access log (the same every time) to FILE");

@@ -250,9 +250,8 @@ int run(int argc, char** argv) {
   cli::App app("column_stats", description);
   app.add_option("--key", key, "the column to group by")->type_name("NAME");
   app.add_option("--value", value, "the column of numbers")->type_name("NAME");
-  app.add_count("-w,--workers", options.workers, 1, 1024, "worker processes (default: one per CPU)");
-  app.add_count("--chunk-bytes", options.chunk_bytes, 1, std::uint64_t(1) << 40,
-                "bytes of input per map task (default: 1048576)");
+  app.add_workers(options.workers);
+  app.add_chunk_bytes(options.chunk_bytes);
   app.add_flag("--check", check_mode, "also compute them in one loop, two passes, and exit 1 on a difference");
   CLI::Option* generating = app.add_count("--generate", generate_rows, 0, std::uint64_t(1) << 40,
                                           "write N rows of made-up weather (the same every time) to FILE.csv");

@@ -129,7 +129,7 @@ int run(int argc, char** argv) {
   unsigned workers = 0;
   std::vector<std::string> names;
   cli::App app("inverted_index", description);
-  app.add_count("-w,--workers", workers, 1, 1024, "worker processes (default: one per CPU)");
+  app.add_workers(workers);
   app.add_flag("--check", check,
                "also build the index in one loop and exit 1 on any difference;\n"
                "with no FILE, check a small index known in advance");

@@ -104,7 +104,7 @@ int run(int argc, char** argv) {
   std::vector<std::string> paths;
   std::uint64_t generate_files = 0;
   cli::App app("many_files", description);
-  app.add_count("-w,--workers", workers, 1, 1024, "worker processes (default: one per CPU)");
+  app.add_workers(workers);
   app.add_flag("--total", total_only, "only the total, added up in the workers");
   app.add_flag("--check", check,
                "also compute them in one loop and exit 1 on any difference;\n"

@@ -81,13 +81,13 @@ Options parse_args(int argc, char** argv) {
       ->type_name("CMD");
   app.add_option("--combiner", o.combiner, "a reducer run on each map task's sorted output")->type_name("CMD");
   app.add_flag("--shell", o.shell, "run the commands with /bin/sh -c instead");
-  app.add_count("-w,--workers", o.pool.workers, 1, 1024, "worker processes (default: the CPUs available)");
+  app.add_workers(o.pool.workers);
   app.add_count("-p,--partitions", o.pool.partitions, 1, 65536,
                 "reduce partitions, one reducer run each (default: one per worker)")
       ->type_name("P");
-  app.add_count("--chunk-bytes", o.pool.chunk_bytes, 1, std::uint64_t(1) << 40,
-                "bytes of input per map task (default: a quarter of each worker's\n"
-                "share, from 1 MiB to 64 MiB: each task starts the mapper)")
+  app.add_chunk_bytes(o.pool.chunk_bytes,
+                      "bytes of input per map task (default: a quarter of each worker's\n"
+                      "share, from 1 MiB to 64 MiB: each task starts the mapper)")
       ->type_name("B");
   app.add_count("--max-attempts", o.pool.max_attempts, 1, 1000, "runs of a task before the job fails (default: 4)");
   app.add_count("--task-timeout", o.pool.task_timeout_seconds, 1, 1000000,

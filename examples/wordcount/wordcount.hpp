@@ -59,13 +59,11 @@ inline Options parse_args(int argc, char** argv, const std::string& name = "word
   std::string sort = "count", format = "tsv";
   bool verbose = false;
   cli::App app(name, description, footer);
-  app.add_count("-w,--workers", o.pool.workers, 1, 1024, "worker processes (default: the CPUs available)");
+  app.add_workers(o.pool.workers);
   app.add_count("-p,--partitions", o.pool.partitions, 1, 65536, "reduce partitions (default: 4 per worker)")
       ->type_name("P");
   app.add_count("-n,--top", o.top, 1, UINT32_MAX, "print only the N most frequent words (default: all)");
-  app.add_count("--chunk-bytes", o.pool.chunk_bytes, 1, std::uint64_t(1) << 40,
-                "bytes of input per map task (default: 1048576)")
-      ->type_name("B");
+  app.add_chunk_bytes(o.pool.chunk_bytes)->type_name("B");
   app.add_choice("--sort", sort, {"count", "key"},
                  "order: by count descending (ties by word), or by word (default: count)");
   app.add_choice("--format", format, {"tsv", "csv", "json"},
