@@ -1,9 +1,7 @@
 // The parent's side of one phase: forks the workers, waits on them in one poll loop, and
 // carries out what the fault ledger decides. See detail/phase.hpp.
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +24,7 @@
 #include "mapreduce/interrupt.hpp"
 #include "mapreduce/wait_status.hpp"
 #include "output_relay.hpp"
+#include "worker_fork.hpp"
 #include "worker_loop.hpp"
 
 namespace mapreduce::detail {
@@ -170,63 +169,27 @@ class Scheduler {
   }
 
   void spawn() {
-    int sv[2];
-    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-      throw Error(fmt::format("cannot create a worker channel: {}", std::strerror(errno)));
-    }
-    UniqueFd parent_end(sv[0]), child_end(sv[1]);
-    UniqueFd out_read[2], out_write[2];
-    if (config_.output != WorkerOutput::inherit) {
-      for (int i = 0; i < 2; ++i) {
-        int p[2];
-        if (::pipe2(p, O_CLOEXEC) != 0) {
-          throw Error(fmt::format("cannot create a worker output pipe: {}", std::strerror(errno)));
-        }
-        out_read[i].reset(p[0]);
-        out_write[i].reset(p[1]);
-      }
-    }
     const std::size_t seat = control_.take_seat();
+    SeatRelease seat_guard{control_, seat};  // back if the fork or what follows throws
     WorkerBoard* board = seat < control_.seats() ? &control_.board(seat) : nullptr;
-    // Whatever stdio holds now would otherwise be written once by each child as well.
-    std::fflush(nullptr);
-    const pid_t pid = ::fork();
-    if (pid < 0) {
-      control_.free_seat(seat);
-      throw Error(fmt::format("cannot fork a worker: {}", std::strerror(errno)));
-    }
-    if (pid == 0) {
-      // Keep only this worker's ends: a copy of another channel's parent end would stop
-      // that worker from seeing EOF when the parent dies.
-      ::close(parent_end.release());
-      for (auto& w : workers_) {
-        ::close(w.socket.release());
-        for (auto& o : w.output) ::close(o.fd.release());
-      }
-      if (out_write[0]) {
-        ::close(out_read[0].release());
-        ::close(out_read[1].release());
-        ::dup2(out_write[0].get(), STDOUT_FILENO);  // dup2 leaves the copies inheritable
-        ::dup2(out_write[1].get(), STDERR_FILENO);
-        ::close(out_write[0].release());
-        ::close(out_write[1].release());
-        // A pipe makes stdout fully buffered; lines should still arrive as they are written.
-        std::setvbuf(stdout, nullptr, _IOLBF, 0);
-      }
-      worker_main(child_end.get(), work_, config_, parent_, board);
-    }
-    ChildProcess child(pid);  // owned at once: reaped even if what follows throws
-    SeatRelease seat_guard{control_, seat};
+    ForkedWorker forked = fork_worker(
+        config_.output != WorkerOutput::inherit,
+        [this] {
+          for (auto& w : workers_) {
+            ::close(w.socket.release());
+            for (auto& o : w.output) ::close(o.fd.release());
+          }
+        },
+        [this, board](int channel) { worker_main(channel, work_, config_, parent_, board); });
     Worker& w = workers_.emplace_back();
-    w.process = std::move(child);
-    w.socket = std::move(parent_end);
+    w.process = std::move(forked.process);
+    w.socket = std::move(forked.socket);
     w.slot = ledger_.add_worker();
     w.seat = std::exchange(seat_guard.seat, control_.seats());
     w.id = ++out_.workers;
     for (int i = 0; i < 2; ++i) {
-      if (!out_read[i]) continue;
-      ::fcntl(out_read[i].get(), F_SETFL, O_NONBLOCK);
-      w.output[i].fd = std::move(out_read[i]);
+      if (!forked.output[i]) continue;
+      w.output[i].fd = std::move(forked.output[i]);
       w.output[i].target = i + 1;
     }
     ++live_;
