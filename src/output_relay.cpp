@@ -84,8 +84,8 @@ void OutputRelay::emit_lines(OutputPipe& o, const LineSource& who, bool at_end) 
     // draws its status line again at its next report.
     if (terminal_[o.target]) line += "\r\033[K";
     if (prefixed()) {
-      line += who.task != LineSource{}.task ? fmt::format("[{} worker {} task {}] ", phase_, who.worker, who.task)
-                                            : fmt::format("[{} worker {}] ", phase_, who.worker);
+      line += who.task != no_task ? fmt::format("[{} worker {} task {}] ", phase_, who.worker, who.task)
+                                  : fmt::format("[{} worker {}] ", phase_, who.worker);
     }
     line.append(o.partial, from, end - from);
     if (line.back() != '\n') line += '\n';

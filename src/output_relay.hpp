@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "mapreduce/detail/resource.hpp"
+#include "mapreduce/detail/task_ledger.hpp"
 #include "mapreduce/worker_output.hpp"
 
 namespace mapreduce::detail {
@@ -21,7 +22,7 @@ struct OutputPipe {
 // Who wrote a line, for the prefix "[map worker 2 task 17] ".
 struct LineSource {
   unsigned worker = 0;
-  std::size_t task = ~std::size_t(0);  // none: "[map worker 2] "
+  std::size_t task = no_task;  // none: "[map worker 2] "
 };
 
 class OutputRelay {

@@ -72,9 +72,8 @@ class Scheduler {
 
   PhaseOutcome run() {
     start();
-    while (step()) {
+    while (step()) {  // each step leaves out_.retries up to date
     }
-    out_.retries = ledger_.retries();
     return std::move(out_);
   }
 
@@ -296,8 +295,7 @@ class Scheduler {
         if (config_.retry_exceptions && msg.h.a != no_task) {
           w.failure = std::string(msg.body());  // the worker exits next; ended() retries
         } else {
-          const std::string task = msg.h.a == no_task ? "while finishing" : "task " + work_.describe_task(msg.h.a);
-          throw JobError(fmt::format("{} {}: {}", label_, task, msg.body()));
+          throw JobError(fmt::format("{} {}: {}", label_, ledger_.task_name(msg.h.a), msg.body()));
         }
         break;
       case Kind::finished:

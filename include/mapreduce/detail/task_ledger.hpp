@@ -91,6 +91,8 @@ class TaskLedger {
   [[nodiscard]] unsigned retries() const noexcept { return retries_; }
   [[nodiscard]] unsigned deaths() const noexcept { return deaths_; }
   [[nodiscard]] std::size_t tasks() const noexcept { return limits_.tasks; }
+  // How errors name a task: "task words.txt bytes 0-1048576", or "while finishing" for no_task.
+  [[nodiscard]] std::string task_name(std::size_t task) const;
 
  private:
   struct Slot {
@@ -105,7 +107,6 @@ class TaskLedger {
   };
 
   [[nodiscard]] bool window_open() const noexcept;
-  [[nodiscard]] std::string task_name(std::size_t task) const;
   void failed_attempt(std::size_t task, const std::string& cause);
 
   LedgerLimits limits_;
