@@ -2,7 +2,7 @@
 // RAII owners of the OS resources a job holds: file descriptors, mappings and shared
 // segments. Their destructors never throw; an exception never leaves one behind.
 //
-// This header is reached from the public ones (pool.hpp -> detail/jobs.hpp ->
+// This header is reached from the public ones (pool.hpp -> detail/job_runner.hpp ->
 // detail/phase.hpp -> here), so it includes no OS or Boost header: users of the library
 // must not get <sys/mman.h>, <fcntl.h> or Boost.Interprocess with it.
 #include <cstddef>
