@@ -62,6 +62,21 @@ std::size_t JobRunner::flush_bytes() const noexcept {
   return std::clamp<std::size_t>(shm_budget_ / (2 * std::size_t(workers_)), std::size_t(1) << 20, std::size_t(1) << 30);
 }
 
+std::size_t JobRunner::shuffle_memory() const noexcept {
+  // A quarter of each worker's part of the budget: the rest holds the runs. Below 4 MiB a
+  // buffer would flush too often; above 256 MiB the sort gains nothing and the pages cost.
+  return std::clamp<std::size_t>(shm_budget_ / (4 * std::size_t(workers_)), std::size_t(4) << 20,
+                                 std::size_t(256) << 20);
+}
+
+PhaseConfig JobRunner::shuffle_phase(const char* name, std::size_t shm_in_use) const {
+  PhaseConfig c = phase(name, shm_in_use);
+  const std::size_t workers_share = std::size_t(workers_) * shuffle_memory();
+  // A tiny budget would leave the segments nothing: they keep at least half of it.
+  c.shm_budget = std::max(shm_budget_ / 2, shm_budget_ > workers_share ? shm_budget_ - workers_share : 0);
+  return c;
+}
+
 PhaseConfig JobRunner::phase(const char* name, std::size_t shm_in_use) const {
   PhaseConfig c;
   c.name = name;

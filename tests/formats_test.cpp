@@ -51,15 +51,13 @@ TEST_CASE("a run set is read back as written") {
   CHECK(mapreduce::KeyTraits<std::string>::read(r) == "ab");
 }
 
-TEST_CASE("tagged records carry their task and sort by hash, key, then task") {
-  char a[64], b[64], c[64];
-  mapreduce::KeyTraits<std::string>::write(run_record::write_head(a, 5, 2), "k");
-  mapreduce::KeyTraits<std::string>::write(run_record::write_head(b, 5, 1), "k");
-  mapreduce::KeyTraits<std::string>::write(run_record::write_head(c, 4, 9), "z");
+TEST_CASE("tagged records carry their hash, task and size before the key") {
+  char a[64];
+  const char* end = mapreduce::KeyTraits<std::string>::write(run_record::write_head(a, 5, 2, 5), "k");
+  CHECK(run_record::hash(a) == 5);
   CHECK(run_record::task(a) == 2);
-  CHECK(tagged_record_less<std::string>(b, a));
-  CHECK_FALSE(tagged_record_less<std::string>(a, b));
-  CHECK(tagged_record_less<std::string>(c, b));
+  CHECK(run_record::body(a) == 5);
+  CHECK(end - a == static_cast<std::ptrdiff_t>(run_record::tagged_head + 4 + 1));
 }
 
 TEST_CASE("a run set whose header or offsets do not fit its segment is refused") {

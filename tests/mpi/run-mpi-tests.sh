@@ -28,6 +28,11 @@ for np in 1 2 3; do
     echo "FAILED: per-rank inputs -np $np"; failures=$((failures + 1)); fi
 done
 
+# The shuffle of a per-key job between ranks over TCP only, as between machines (no shared
+# memory transport between the ranks).
+if "${run[@]}" --mca btl tcp,self -np 3 "$index" "${files[@]}"; then echo "ok: per-key reducer -np 3 over TCP"; else
+  echo "FAILED: per-key reducer -np 3 over TCP"; failures=$((failures + 1)); fi
+
 # The options as wordcount reads them, short and with '='; --version from rank 0 only.
 "${run[@]}" -np 2 "$wcmpi" -w 2 --chunk-bytes=4096 "${files[@]}" >"$work/short-options.txt"
 check "wordcount-mpi -w 2 --chunk-bytes=4096 equals wordcount" "$work/expected.txt" "$work/short-options.txt"
@@ -48,5 +53,5 @@ if [[ $status -eq 2 && "$(grep -c '^wordcount-mpi:' "$work/err.txt")" -eq 1 &&
 else
   echo "FAILED: missing file: status $status, stderr:"; cat "$work/err.txt"; failures=$((failures + 1))
 fi
-echo "$((16 - failures)) passed, $failures failed"
+echo "$((17 - failures)) passed, $failures failed"
 [[ $failures -eq 0 ]]

@@ -51,6 +51,10 @@ class JobRunner {
   [[nodiscard]] std::size_t items_per_task(std::size_t n) const noexcept;
   // A map worker writes out what it holds once it holds this much.
   [[nodiscard]] std::size_t flush_bytes() const noexcept;
+  // In a job without a combiner, the private memory of each worker: a map worker's buffer,
+  // and a reducer's sort of its partition. It is part of the budget: the workers' shares
+  // come off what the job's segments may take.
+  [[nodiscard]] std::size_t shuffle_memory() const noexcept;
 
   [[nodiscard]] JobStats& stats() noexcept { return stats_; }
   [[nodiscard]] const JobStats& stats() const noexcept { return stats_; }
@@ -74,6 +78,9 @@ class JobRunner {
 
   // The settings of one phase of the current job.
   [[nodiscard]] PhaseConfig phase(const char* name, std::size_t shm_in_use) const;
+  // The same for a phase of a job without a combiner: the segments get the budget less the
+  // workers' shuffle_memory().
+  [[nodiscard]] PhaseConfig shuffle_phase(const char* name, std::size_t shm_in_use) const;
 
   // Calls f(source) with the task source of `input`: files (through a FilePlan that lives
   // for the call), a Dataset of an earlier job, or a random-access range of items.
@@ -185,7 +192,7 @@ class JobRunner {
       };
     }
     constexpr bool sum = std::is_same_v<std::decay_t<R>, std::plus<>> || std::is_same_v<std::decay_t<R>, std::plus<V>>;
-    MapBuffer<K, V> buffer(partitions_, combine_fn, static_cast<const void*>(&reducer), sum);
+    MapBuffer<K, V> buffer(partitions_, combine_fn, static_cast<const void*>(&reducer), sum, shuffle_memory());
     if (dense.count != 0) {
       if constexpr (std::is_integral_v<K> && is_combine<R, K, V>()) {
         buffer.use_dense_keys(dense.count);
@@ -193,8 +200,13 @@ class JobRunner {
         throw OptionsError("DenseKeys needs integer keys and a combine operation");
       }
     }
-    MapWork<K, V, Source, Mapper> work(source, mapper, buffer, flush_bytes());
-    return run_phase(source.tasks(), work, phase("map", 0));
+    if constexpr (is_combine<R, K, V>()) {
+      MapWork<K, V, Source, Mapper> work(source, mapper, buffer, flush_bytes());
+      return run_phase(source.tasks(), work, phase("map", 0));
+    } else {
+      MapWork<K, V, Source, Mapper> work(source, mapper, buffer, shuffle_memory());
+      return run_phase(source.tasks(), work, shuffle_phase("map", 0));
+    }
   }
 
   template <class K, class V, class Reducer>
@@ -202,9 +214,13 @@ class JobRunner {
                                const std::vector<std::uint32_t>* partitions, std::size_t shm_in_use) {
     using R = std::remove_reference_t<Reducer>;
     using Out = reduce_output_t<K, V, Reducer>;
-    ReduceWork<K, V, R, Out> work(runs, reducer, partitions);
+    ReduceWork<K, V, R, Out> work(runs, reducer, partitions, shuffle_memory());
     const std::size_t tasks = runs.empty() ? 0 : partitions != nullptr ? partitions->size() : partitions_;
-    return run_phase(tasks, work, phase("reduce", shm_in_use));
+    if constexpr (is_combine<R, K, V>()) {
+      return run_phase(tasks, work, phase("reduce", shm_in_use));
+    } else {
+      return run_phase(tasks, work, shuffle_phase("reduce", shm_in_use));
+    }
   }
 
   static double seconds(Clock::time_point a, Clock::time_point b) noexcept {

@@ -11,6 +11,7 @@
 
 #include "mapreduce/codec.hpp"
 #include "mapreduce/detail/phase.hpp"
+#include "mapreduce/detail/record_buffer.hpp"
 #include "mapreduce/detail/run_format.hpp"
 #include "mapreduce/detail/table.hpp"
 #include "mapreduce/key.hpp"
@@ -26,13 +27,11 @@ class MapBuffer {
   using CombineFn = V (*)(const void* ctx, const V& a, const V& b);
 
   // `sum`: the combine operation is +, applied inline rather than through `combine`.
-  MapBuffer(std::uint32_t partitions, CombineFn combine, const void* ctx, bool sum = false)
-      : partitions_(partitions), combine_(combine), ctx_(ctx), sum_(sum) {
-    if (combine_ == nullptr) {
-      runs_.resize(partitions);
-      run_counts_.resize(partitions);
-    }
-  }
+  // `record_bytes`: without a combiner, about what the buffer holds before a flush.
+  MapBuffer(std::uint32_t partitions, CombineFn combine, const void* ctx, bool sum = false,
+            std::size_t record_bytes = 0)
+      : partitions_(partitions), combine_(combine), ctx_(ctx), sum_(sum),
+        records_buffer_(combine == nullptr ? partitions : 0, combine == nullptr ? record_bytes : 0) {}
 
   // Keys in [0, n) go to an array instead of the table (Phoenix++'s array container):
   // no hashing and no probing per emit; the keys are hashed once each, when written out.
@@ -97,16 +96,7 @@ class MapBuffer {
       ++pending_count_;
       return;
     }
-    const std::uint64_t h = KeyTraits<K>::hash(key);
-    {
-      const std::uint32_t part = partition_of(h, partitions_);
-      std::vector<char>& run = runs_[part];
-      ++run_counts_[part];
-      const std::size_t at = run.size();
-      run.resize(at + run_record::tagged_head + KeyTraits<K>::size(key) + Codec<V>::size(value));
-      Codec<V>::write(KeyTraits<K>::write(run_record::write_head(run.data() + at, h, task_), key), value);
-      run_bytes_ += run.size() - at;
-    }
+    records_buffer_.add(KeyTraits<K>::hash(key), key, value);
   }
 
   // Folds the emits still waiting in the prefetch ring (or the dense array) into the table.
@@ -136,13 +126,15 @@ class MapBuffer {
 
   // Tags the records that follow (jobs without a combiner) so reducers can put each
   // key's values in task order: the same order whichever worker ran which task.
-  void set_task(std::size_t task) noexcept { task_ = static_cast<std::uint32_t>(task); }
+  void set_task(std::size_t task) {
+    if (combine_ == nullptr) records_buffer_.set_task(static_cast<std::uint32_t>(task));
+  }
 
   [[nodiscard]] bool empty() const noexcept {
-    return combine_ != nullptr ? table_.empty() && pending_count_ == 0 && dense_used_ == 0 : run_bytes_ == 0;
+    return combine_ != nullptr ? table_.empty() && pending_count_ == 0 && dense_used_ == 0 : records_buffer_.empty();
   }
   [[nodiscard]] std::size_t memory_bytes() const noexcept {
-    return combine_ != nullptr ? table_.memory_bytes() : run_bytes_;
+    return combine_ != nullptr ? table_.memory_bytes() : records_buffer_.memory_bytes();
   }
   std::uint64_t take_records() noexcept {
     const auto n = records_;
@@ -155,57 +147,29 @@ class MapBuffer {
   void flush(WorkerLink& link) {
     drain();
     if (empty()) return;
-    std::vector<std::uint64_t> bytes(partitions_, 0), counts(partitions_, 0);
-    if (combine_ != nullptr) {
-      table_.for_each([&](const auto& s) {
-        const std::uint32_t p = partition_of(s.hash, partitions_);
-        bytes[p] += run_record::untagged_head + KeyTraits<K>::size(s.key) + Codec<V>::size(s.value);
-        ++counts[p];
-      });
-    } else {
-      for (std::uint32_t p = 0; p < partitions_; ++p) {
-        bytes[p] = runs_[p].size();
-        counts[p] = run_counts_[p];
-      }
+    if (combine_ == nullptr) {
+      SharedSegment segment = link.create_segment(records_buffer_.run_set_bytes());
+      records_buffer_.write_run_set(segment.data());
+      link.publish(segment, 0);
+      return;
     }
+    std::vector<std::uint64_t> bytes(partitions_, 0), counts(partitions_, 0);
+    table_.for_each([&](const auto& s) {
+      const std::uint32_t p = partition_of(s.hash, partitions_);
+      bytes[p] += run_record::untagged_head + KeyTraits<K>::size(s.key) + Codec<V>::size(s.value);
+      ++counts[p];
+    });
     const std::vector<std::uint64_t> offsets = run_set_offsets(bytes);
     SharedSegment segment = link.create_segment(offsets.back());
     char* base = segment.data();
-    write_run_set_header(base, combine_ == nullptr, offsets, counts);
-    if (combine_ != nullptr) {
-      std::vector<char*> cursor(partitions_);
-      for (std::uint32_t p = 0; p < partitions_; ++p) cursor[p] = base + offsets[p];
-      table_.for_each([&](const auto& s) {
-        char*& c = cursor[partition_of(s.hash, partitions_)];
-        c = Codec<V>::write(KeyTraits<K>::write(run_record::write_head(c, s.hash), s.key), s.value);
-      });
-      table_.clear();
-    } else {
-      // Each run goes out sorted by (hash, key, task), emit order kept within a task (a
-      // stable sort), so reducers merge the runs as streams instead of holding them.
-      std::vector<const char*> records;
-      for (std::uint32_t p = 0; p < partitions_; ++p) {
-        records.clear();
-        for (const char* r = runs_[p].data(); r != runs_[p].data() + runs_[p].size();) {
-          records.push_back(r);
-          r += run_record::tagged_head;
-          (void)KeyTraits<K>::read(r);
-          (void)Codec<V>::read(r);
-        }
-        std::stable_sort(records.begin(), records.end(), tagged_record_less<K>);
-        char* out = base + offsets[p];
-        for (const char* r : records) {
-          const char* q = r + run_record::tagged_head;
-          (void)KeyTraits<K>::read(q);
-          (void)Codec<V>::read(q);
-          std::memcpy(out, r, static_cast<std::size_t>(q - r));
-          out += q - r;
-        }
-        std::vector<char>().swap(runs_[p]);
-        run_counts_[p] = 0;
-      }
-      run_bytes_ = 0;
-    }
+    write_run_set_header(base, false, offsets, counts);
+    std::vector<char*> cursor(partitions_);
+    for (std::uint32_t p = 0; p < partitions_; ++p) cursor[p] = base + offsets[p];
+    table_.for_each([&](const auto& s) {
+      char*& c = cursor[partition_of(s.hash, partitions_)];
+      c = Codec<V>::write(KeyTraits<K>::write(run_record::write_head(c, s.hash), s.key), s.value);
+    });
+    table_.clear();
     link.publish(segment, 0);
   }
 
@@ -265,10 +229,7 @@ class MapBuffer {
   std::vector<std::uint8_t> present_;
   std::size_t dense_used_ = 0;  // nonzero once a dense key was added since the last drain
   CombineTable<K, V, true> table_;
-  std::vector<std::vector<char>> runs_;
-  std::vector<std::uint64_t> run_counts_;
-  std::size_t run_bytes_ = 0;
-  std::uint32_t task_ = 0;
+  RecordBuffer<K, V> records_buffer_;  // jobs without a combiner
   std::uint64_t records_ = 0;
 };
 

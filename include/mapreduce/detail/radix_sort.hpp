@@ -1,5 +1,6 @@
 #pragma once
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <utility>
@@ -38,6 +39,115 @@ void radix_sort_by_hash(std::vector<std::pair<std::uint64_t, T>>& v) {
     }
     for (auto& e : v) tmp[count[(e.first >> shift) & 0xffff]++] = std::move(e);
     v.swap(tmp);
+  }
+}
+
+}  // namespace mapreduce::detail
+
+namespace mapreduce::detail {
+
+// One record of a partition, as a reducer sorts it: a 64-bit sort key and where the record
+// lies. Sorting these 16 bytes moves no key or value.
+struct RecordRef {
+  std::uint64_t key;
+  const char* at;
+};
+
+namespace radix {
+struct Digit {
+  int shift;
+  int bits;
+};
+inline constexpr int max_digit_bits = 11;  // 2048 counters per pass stay in L1; 16-bit digits would not
+inline constexpr std::size_t buckets = std::size_t(1) << max_digit_bits;
+
+// The digits covering bits [lo, hi), cut at `split` as well, lowest first.
+inline std::size_t digits_of(int lo, int hi, int split, Digit* out) {
+  std::size_t n = 0;
+  while (lo < hi) {
+    const int end = lo < split && split < hi ? split : hi;
+    const int bits = std::min(max_digit_bits, end - lo);
+    out[n++] = Digit{lo, bits};
+    lo += bits;
+  }
+  return n;
+}
+
+// Sorts [a, a + n) by key, stably, on the given digits (an LSD radix sort), with `tmp` as
+// much space again; returns a or tmp, whichever holds the result. Digits that every record
+// shares are skipped, found by one counting pass over them all.
+inline RecordRef* lsd_sort(RecordRef* a, RecordRef* tmp, std::size_t n, const Digit* digits, std::size_t count,
+                           std::vector<std::uint32_t>& counters) {
+  if (n < 64) {  // insertion sort: no counters to clear
+    for (std::size_t i = 1; i < n; ++i) {
+      const RecordRef x = a[i];
+      std::size_t j = i;
+      for (; j > 0 && a[j - 1].key > x.key; --j) a[j] = a[j - 1];
+      a[j] = x;
+    }
+    return a;
+  }
+  counters.assign(count * buckets, 0);
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint64_t k = a[i].key;
+    for (std::size_t d = 0; d < count; ++d) {
+      ++counters[d * buckets + ((k >> digits[d].shift) & ((std::uint64_t(1) << digits[d].bits) - 1))];
+    }
+  }
+  for (std::size_t d = 0; d < count; ++d) {
+    std::uint32_t* c = counters.data() + d * buckets;
+    const int shift = digits[d].shift;
+    const std::uint64_t mask = (std::uint64_t(1) << digits[d].bits) - 1;
+    if (c[(a[0].key >> shift) & mask] == n) continue;
+    std::uint32_t sum = 0;
+    for (std::size_t b = 0; b <= mask; ++b) {
+      const std::uint32_t k = c[b];
+      c[b] = sum;
+      sum += k;
+    }
+    for (std::size_t i = 0; i < n; ++i) tmp[c[(a[i].key >> shift) & mask]++] = a[i];
+    std::swap(a, tmp);
+  }
+  return a;
+}
+}  // namespace radix
+
+// Sorts records by key, keeping the order of equal keys. One MSD pass on the 11 bits below
+// those that every key shares cuts the records into buckets small enough for the cache
+// (about n / 2048 each), and each bucket is then LSD-sorted on its remaining bits, in
+// digits of at most 11 bits, cut at `split` too: a reducer keeps task numbers below it,
+// which rarely need more than one digit, and whole digits that every record of a bucket
+// shares are skipped. `scratch` is a buffer reused between calls.
+inline void sort_records_by_key(std::vector<RecordRef>& v, std::vector<RecordRef>& scratch, int split = 64) {
+  const std::size_t n = v.size();
+  if (n < 64 || n > UINT32_MAX) {  // small: no counters to clear; huge: beyond 32-bit counts
+    std::stable_sort(v.begin(), v.end(), [](const RecordRef& a, const RecordRef& b) { return a.key < b.key; });
+    return;
+  }
+  std::uint64_t differ = 0;
+  for (const RecordRef& r : v) differ |= r.key ^ v[0].key;
+  if (differ == 0) return;
+  const int high = 63 - std::countl_zero(differ);  // the highest bit that varies
+  const int msd_lo = std::max(high + 1 - radix::max_digit_bits, 0);
+  scratch.resize(n);
+  radix::Digit digits[16];
+  std::vector<std::uint32_t> counters;
+  const std::size_t count = radix::digits_of(0, msd_lo, split, digits);
+  // The MSD pass, from v into scratch.
+  const std::uint64_t mask = (std::uint64_t(1) << (high + 1 - msd_lo)) - 1;
+  std::vector<std::uint32_t> start(mask + 2, 0);
+  for (const RecordRef& r : v) ++start[((r.key >> msd_lo) & mask) + 1];
+  for (std::size_t b = 1; b < start.size(); ++b) start[b] += start[b - 1];
+  {
+    std::vector<std::uint32_t> at(start.begin(), start.end() - 1);
+    for (const RecordRef& r : v) scratch[at[(r.key >> msd_lo) & mask]++] = r;
+  }
+  // Each bucket, sorted on the bits below, back into v.
+  for (std::size_t b = 0; b + 1 < start.size(); ++b) {
+    const std::size_t first = start[b], size = start[b + 1] - start[b];
+    if (size == 0) continue;
+    const RecordRef* sorted = radix::lsd_sort(scratch.data() + first, v.data() + first, size, digits, count, counters);
+    if (sorted != v.data() + first) std::copy_n(sorted, size, v.data() + first);
   }
 }
 

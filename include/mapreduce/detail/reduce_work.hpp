@@ -15,6 +15,7 @@
 
 #include "mapreduce/codec.hpp"
 #include "mapreduce/combiner.hpp"
+#include "mapreduce/detail/key_grouper.hpp"
 #include "mapreduce/detail/pairs_format.hpp"
 #include "mapreduce/detail/phase.hpp"
 #include "mapreduce/detail/run_format.hpp"
@@ -40,9 +41,10 @@ class ReduceWork final : public PhaseWork {
 
  public:
   // Task t reduces partition (*partitions)[t], or partition t when `partitions` is null.
-  ReduceWork(const std::vector<Published>& runs, Reducer& reducer,
-             const std::vector<std::uint32_t>* partitions = nullptr)
-      : runs_(runs), reducer_(reducer), partitions_(partitions) {}
+  // `group_memory`: what a worker may hold to group a partition (jobs without a combiner).
+  ReduceWork(const std::vector<Published>& runs, Reducer& reducer, const std::vector<std::uint32_t>* partitions,
+             std::size_t group_memory)
+      : runs_(runs), reducer_(reducer), partitions_(partitions), group_memory_(group_memory) {}
 
   void run_task(std::size_t task, WorkerLink& link) override {
     if (views_.empty()) {
@@ -98,52 +100,22 @@ class ReduceWork final : public PhaseWork {
     publish_pairs<K, V>(link, p, pairs);
   }
 
-  // Every run of the partition is sorted by (hash, key, task): merge them as streams, so
-  // memory holds one cursor per run and the values of one key, however large the runs
-  // (spilled runs are read from their files in place).
-  void reduce_grouping(std::uint32_t p, std::uint64_t, WorkerLink& link) {
-    struct Cursor {
-      const char* at;
-      const char* end;
-    };
-    std::vector<Cursor> heap;
-    for (const auto& v : views_) {
-      const std::string_view run = v.run(p);
-      if (!run.empty()) heap.push_back(Cursor{run.data(), run.data() + run.size()});
-    }
-    // std::*_heap keep the largest first: invert the order for a min-heap.
-    auto later = [](const Cursor& a, const Cursor& b) { return tagged_record_less<K>(b.at, a.at); };
-    std::make_heap(heap.begin(), heap.end(), later);
+  // The partition's records sorted at once, by (hash, task), and grouped (key_grouper.hpp).
+  void reduce_grouping(std::uint32_t p, std::uint64_t n, WorkerLink& link) {
+    std::vector<std::string_view> runs;
+    for (const auto& v : views_) runs.push_back(v.run(p));
     std::vector<std::pair<View, Out>> pairs;
-    std::vector<V> values;
-    while (!heap.empty()) {
-      const std::uint64_t hash = run_record::hash(heap.front().at);
-      const char* kp = heap.front().at + run_record::tagged_head;
-      const View key = KeyTraits<K>::read(kp);
-      values.clear();
-      for (;;) {
-        // Take the smallest record while it has this key; its cursor moves on.
-        const char* r = heap.front().at + run_record::tagged_head;
-        if (run_record::hash(heap.front().at) != hash || !KeyTraits<K>::equal(KeyTraits<K>::read(r), key)) break;
-        values.push_back(Codec<V>::read(r));
-        if (r > heap.front().end) throw_overrun("map run");
-        std::pop_heap(heap.begin(), heap.end(), later);
-        heap.back().at = r;
-        if (r == heap.back().end) {
-          heap.pop_back();
-        } else {
-          std::push_heap(heap.begin(), heap.end(), later);
-        }
-        if (heap.empty()) break;
-      }
-      pairs.emplace_back(key, reducer_(key, std::span<const V>(values)));
-    }
+    KeyGrouper<K, V>(std::move(runs), views_.front().partitions(), n, group_memory_)
+        .for_each_group(group_buffers_,
+                        [&](View key, std::span<const V> values) { pairs.emplace_back(key, reducer_(key, values)); });
     publish_pairs<K, Out>(link, p, pairs);
   }
 
   const std::vector<Published>& runs_;
   Reducer& reducer_;
   const std::vector<std::uint32_t>* partitions_;
+  std::size_t group_memory_;
+  GroupBuffers group_buffers_;
   std::vector<SharedSegment> segments_;
   std::vector<RunSetView> views_;
 };

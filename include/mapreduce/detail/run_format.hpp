@@ -6,11 +6,15 @@
 //
 // Run p holds the worker's records of partition p, contiguous:
 //
-//   [hash u64][task u32, only when tagged][key][value]
+//   untagged (a combining job):  [hash u64][key][value]
+//   tagged (no combiner):        [hash u64][task u32][body u32][key][value]
 //
+// body is the bytes of key and value, so a reader can step over a record without decoding
+// its value.
 // Offsets are from the start of the segment. Reducers read run p of every run set in place.
 // Records are tagged with their task in jobs without a combiner, so reducers can hand each
-// key's values over in task order.
+// key's values over in task order. Runs are in no particular order: a reducer groups a
+// partition's tagged records with one radix sort (key_grouper.hpp).
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -24,7 +28,7 @@
 
 namespace mapreduce::detail {
 
-inline constexpr std::uint64_t run_set_magic = 0x314e55525250414dULL;  // "MAPRRUN1"
+inline constexpr std::uint64_t run_set_magic = 0x324e55525250414dULL;  // "MAPRRUN2"
 
 struct RunSetHeader {
   std::uint64_t magic;
@@ -36,8 +40,9 @@ struct RunSetHeader {
 namespace run_record {
 inline constexpr std::size_t hash_offset = 0;
 inline constexpr std::size_t task_offset = 8;
+inline constexpr std::size_t body_offset = 12;
 inline constexpr std::size_t untagged_head = 8;  // [hash]
-inline constexpr std::size_t tagged_head = 12;   // [hash][task]
+inline constexpr std::size_t tagged_head = 16;   // [hash][task][body]
 [[nodiscard]] constexpr std::size_t head_bytes(bool tagged) noexcept { return tagged ? tagged_head : untagged_head; }
 
 [[nodiscard]] inline std::uint64_t hash(const char* record) noexcept {
@@ -55,10 +60,17 @@ inline char* write_head(char* out, std::uint64_t h) noexcept {
   std::memcpy(out + hash_offset, &h, sizeof(h));
   return out + untagged_head;
 }
-// Writes the head of a tagged record; returns where its key goes.
-inline char* write_head(char* out, std::uint64_t h, std::uint32_t t) noexcept {
+[[nodiscard]] inline std::uint32_t body(const char* record) noexcept {
+  std::uint32_t b;
+  std::memcpy(&b, record + body_offset, sizeof(b));
+  return b;
+}
+// Writes the head of a tagged record whose key and value take `body` bytes; returns where
+// its key goes.
+inline char* write_head(char* out, std::uint64_t h, std::uint32_t t, std::uint32_t body) noexcept {
   std::memcpy(out + hash_offset, &h, sizeof(h));
   std::memcpy(out + task_offset, &t, sizeof(t));
+  std::memcpy(out + body_offset, &body, sizeof(body));
   return out + tagged_head;
 }
 }  // namespace run_record
@@ -124,20 +136,6 @@ class RunSetView {
   std::size_t size_;
   RunSetHeader header_{};
 };
-
-// Orders two tagged records by (hash, key, task): the order runs of jobs without a combiner
-// are written in, and merged in by the reducers.
-template <class K>
-bool tagged_record_less(const char* a, const char* b) noexcept {
-  const std::uint64_t ha = run_record::hash(a), hb = run_record::hash(b);
-  if (ha != hb) return ha < hb;
-  const char* ka = a + run_record::tagged_head;
-  const char* kb = b + run_record::tagged_head;
-  const auto va = KeyTraits<K>::read(ka);
-  const auto vb = KeyTraits<K>::read(kb);
-  if (!KeyTraits<K>::equal(va, vb)) return KeyTraits<K>::less(va, vb);
-  return run_record::task(a) < run_record::task(b);
-}
 
 // A record decoded past the end of its run: a Codec or KeyTraits read more than was written.
 [[noreturn, gnu::cold]] inline void throw_overrun(const char* what) {

@@ -1,0 +1,122 @@
+#pragma once
+// What a map worker holds, between flushes, in a job without a combiner: every emitted pair,
+// appended as it comes to its partition's buffer in the run format (run_format.hpp), so that
+// a flush is one copy per partition. Nothing is sorted here: each reducer sorts its whole
+// partition at once (key_grouper.hpp), which measured faster than sorting every run and
+// merging them. Pure logic over memory: the caller provides the segment.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "mapreduce/codec.hpp"
+#include "mapreduce/detail/run_format.hpp"
+#include "mapreduce/error.hpp"
+#include "mapreduce/key.hpp"
+#include "mapreduce/partition.hpp"
+
+namespace mapreduce::detail {
+
+// A byte buffer that grows without zeroing what it adds (std::vector<char>::resize would
+// write every byte twice).
+class ByteBuffer {
+ public:
+  // n more bytes at the end; returns where they start.
+  char* extend(std::size_t n) {
+    if (n > capacity_ - size_) grow(n);
+    char* p = data_.get() + size_;
+    size_ += n;
+    return p;
+  }
+  void clear() noexcept { size_ = 0; }
+  // Room for n bytes without growing (address space: pages are touched as they are written).
+  void reserve(std::size_t n) {
+    if (n > capacity_) grow(n - size_);
+  }
+  [[nodiscard]] const char* data() const noexcept { return data_.get(); }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+
+ private:
+  void grow(std::size_t n) {
+    const std::size_t want = std::max({capacity_ * 2, size_ + n, std::size_t(1) << 16});
+    auto bigger = std::make_unique_for_overwrite<char[]>(want);
+    if (size_ != 0) std::memcpy(bigger.get(), data_.get(), size_);
+    data_ = std::move(bigger);
+    capacity_ = want;
+  }
+  std::unique_ptr<char[]> data_;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
+};
+
+template <class K, class V>
+class RecordBuffer {
+  using View = typename KeyTraits<K>::view;
+
+ public:
+  // `expected_bytes`: about what it will hold before a flush, so that its buffers need not
+  // grow (and copy) on the way.
+  explicit RecordBuffer(std::uint32_t partitions, std::size_t expected_bytes = 0)
+      : runs_(partitions), counts_(partitions, 0) {
+    if (expected_bytes != 0) {
+      for (ByteBuffer& run : runs_) run.reserve(expected_bytes / partitions + expected_bytes / (4 * partitions));
+    }
+  }
+
+  // The records that follow come from task `task`.
+  void set_task(std::uint32_t task) noexcept { task_ = task; }
+
+  [[gnu::always_inline]] inline void add(std::uint64_t hash, View key, const V& value) {
+    const std::size_t body = KeyTraits<K>::size(key) + Codec<V>::size(value);
+    if (body > UINT32_MAX) throw Error("a key and value of over 4 GiB cannot be shuffled");
+    const std::uint32_t part = partition_of(hash, static_cast<std::uint32_t>(runs_.size()));
+    char* p = runs_[part].extend(run_record::tagged_head + body);
+    char* const start = run_record::write_head(p, hash, task_, static_cast<std::uint32_t>(body));
+    char* const end = Codec<V>::write(KeyTraits<K>::write(start, key), value);
+    if (end != start + body) throw_codec_mismatch(end - (start + static_cast<std::ptrdiff_t>(body)));
+    ++counts_[part];
+    bytes_ += run_record::tagged_head + body;
+  }
+
+  [[nodiscard]] bool empty() const noexcept { return bytes_ == 0; }
+  [[nodiscard]] std::size_t memory_bytes() const noexcept { return bytes_; }
+  // The bytes of the run set write_run_set() makes.
+  [[nodiscard]] std::size_t run_set_bytes() const { return run_set_offsets(run_bytes()).back(); }
+
+  // Writes every record held, as a run set, at `base` (run_set_bytes() of them); then starts
+  // empty again, keeping its buffers.
+  void write_run_set(char* base) {
+    const std::vector<std::uint64_t> offsets = run_set_offsets(run_bytes());
+    write_run_set_header(base, true, offsets, counts_);
+    for (std::size_t p = 0; p < runs_.size(); ++p) {
+      if (runs_[p].size() != 0) std::memcpy(base + offsets[p], runs_[p].data(), runs_[p].size());
+      runs_[p].clear();
+      counts_[p] = 0;
+    }
+    bytes_ = 0;
+  }
+
+ private:
+  [[nodiscard]] std::vector<std::uint64_t> run_bytes() const {
+    std::vector<std::uint64_t> bytes(runs_.size());
+    for (std::size_t p = 0; p < runs_.size(); ++p) bytes[p] = runs_[p].size();
+    return bytes;
+  }
+
+  [[noreturn, gnu::cold]] static void throw_codec_mismatch(std::ptrdiff_t off) {
+    throw Error(fmt::format("Codec mismatch: writing a key and value went {} bytes {} what size() said",
+                            off < 0 ? -off : off, off < 0 ? "short of" : "past"));
+  }
+
+  std::vector<ByteBuffer> runs_;
+  std::vector<std::uint64_t> counts_;
+  std::size_t bytes_ = 0;
+  std::uint32_t task_ = 0;
+};
+
+}  // namespace mapreduce::detail

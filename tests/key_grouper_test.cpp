@@ -1,0 +1,250 @@
+// The shuffle of jobs without a combiner, without processes: map buffers written as run sets
+// (record_buffer.hpp), the radix sort (radix_sort.hpp), and each partition grouped by key
+// (key_grouper.hpp), against a reference made here.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <random>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <mapreduce/detail/key_grouper.hpp>
+#include <mapreduce/detail/record_buffer.hpp>
+
+namespace {
+
+using mapreduce::detail::GroupBuffers;
+using mapreduce::detail::KeyGrouper;
+using mapreduce::detail::RecordBuffer;
+using mapreduce::detail::RecordRef;
+using mapreduce::detail::RunSetView;
+
+// A key whose hash is the same for every key: every record collides.
+struct Colliding {
+  std::string s;
+};
+
+}  // namespace
+
+template <>
+struct mapreduce::KeyTraits<Colliding> {
+  using view = std::string_view;
+  static std::uint64_t hash(view) noexcept { return 0x5555000000000000ULL; }
+  static bool equal(view a, view b) noexcept { return a == b; }
+  static bool less(view a, view b) noexcept { return a < b; }
+  static std::size_t size(view k) noexcept { return Codec<std::string>::size(k); }
+  static char* write(char* out, view k) { return Codec<std::string>::write(out, k); }
+  static view read(const char*& in) noexcept { return Codec<std::string>::read_view(in); }
+  static Colliding own(view k) { return {std::string(k)}; }
+};
+
+namespace {
+
+// One emitted pair, as the test made it.
+struct Emit {
+  std::uint32_t task;
+  std::string key;
+  std::uint64_t value;
+};
+
+// What the job must give: each key's values in task order, and in emit order within a task.
+std::map<std::string, std::vector<std::uint64_t>> reference(std::vector<Emit> emits) {
+  std::stable_sort(emits.begin(), emits.end(), [](const Emit& a, const Emit& b) { return a.task < b.task; });
+  std::map<std::string, std::vector<std::uint64_t>> out;
+  for (const Emit& e : emits) out[e.key].push_back(e.value);
+  return out;
+}
+
+// Seeded emits: tasks spread over `workers` buffers in an interleaved (and, for one worker,
+// out-of-order) way; keys of 0 to 4 KiB from a skewed vocabulary, one key holding about
+// half of the pairs.
+std::vector<Emit> random_emits(std::uint64_t seed, std::size_t n, std::uint32_t tasks) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::string> vocab{"", "hot"};
+  for (int i = 0; i < 500; ++i) {
+    const std::size_t len = i % 50 == 0 ? 1 + rng() % 4096 : rng() % 20;
+    std::string k;
+    for (std::size_t j = 0; j < len; ++j) k += static_cast<char>(rng() % 256);
+    vocab.push_back(k);
+  }
+  std::vector<Emit> emits;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint32_t task = static_cast<std::uint32_t>(i * tasks / n);
+    const std::string& key = rng() % 2 == 0 ? vocab[1] : vocab[rng() % vocab.size()];
+    emits.push_back(Emit{task, key, i});
+  }
+  return emits;
+}
+
+// Runs the shuffle in memory: task t goes to buffer order[t] % workers, the buffers are
+// flushed as run sets, and each partition is grouped with `memory` bytes of references.
+template <class K>
+std::map<std::string, std::vector<std::uint64_t>> shuffle(const std::vector<Emit>& emits,
+                                                          const std::vector<std::uint32_t>& task_order,
+                                                          unsigned workers, std::uint32_t partitions,
+                                                          std::size_t memory, std::uint32_t* ranges_seen = nullptr) {
+  std::vector<RecordBuffer<K, std::uint64_t>> buffers;
+  for (unsigned w = 0; w < workers; ++w) buffers.emplace_back(partitions);
+  std::vector<std::vector<char>> segments;
+  // Tasks run in `task_order`; a worker flushes after every third task it runs.
+  std::vector<unsigned> ran(workers, 0);
+  for (std::size_t i = 0; i < task_order.size(); ++i) {
+    const std::uint32_t t = task_order[i];
+    const unsigned w = static_cast<unsigned>(i % workers);
+    buffers[w].set_task(t);
+    for (const Emit& e : emits) {
+      if (e.task == t) buffers[w].add(mapreduce::KeyTraits<K>::hash(e.key), e.key, e.value);
+    }
+    if (++ran[w] % 3 == 0 && !buffers[w].empty()) {
+      segments.emplace_back(buffers[w].run_set_bytes());
+      buffers[w].write_run_set(segments.back().data());
+    }
+  }
+  for (auto& b : buffers) {
+    if (b.empty()) continue;
+    segments.emplace_back(b.run_set_bytes());
+    b.write_run_set(segments.back().data());
+  }
+  std::map<std::string, std::vector<std::uint64_t>> out;
+  std::string previous_hash_key;
+  GroupBuffers group_buffers;
+  for (std::uint32_t p = 0; p < partitions; ++p) {
+    std::vector<std::string_view> runs;
+    std::uint64_t records = 0;
+    for (const auto& s : segments) {
+      const RunSetView view(s.data(), s.size());
+      REQUIRE(view.tagged());
+      runs.push_back(view.run(p));
+      records += view.count(p);
+    }
+    KeyGrouper<K, std::uint64_t> grouper(runs, partitions, records, memory);
+    if (ranges_seen != nullptr) *ranges_seen = std::max(*ranges_seen, grouper.ranges());
+    grouper.for_each_group(group_buffers, [&](std::string_view key, std::span<const std::uint64_t> values) {
+      REQUIRE(out.count(std::string(key)) == 0);  // each key once
+      out[std::string(key)].assign(values.begin(), values.end());
+    });
+  }
+  return out;
+}
+
+std::vector<std::uint32_t> in_order(std::uint32_t tasks) {
+  std::vector<std::uint32_t> t(tasks);
+  for (std::uint32_t i = 0; i < tasks; ++i) t[i] = i;
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("the radix sort of records equals a stable sort, for any split and size") {
+  std::mt19937_64 rng(7);
+  for (const std::size_t n : {0, 1, 63, 64, 65, 1000, 100000}) {
+    for (const int split : {64, 31, 11, 0}) {
+      for (const int variety : {0, 1, 2}) {
+        std::vector<RecordRef> v(n);
+        for (std::size_t i = 0; i < n; ++i) {
+          std::uint64_t k = rng();
+          if (variety == 1) k = (0xabcdULL << 48) | (k % 1000);          // a shared top, few keys
+          if (variety == 2) k = (k % 7) << 60 | (std::uint64_t(i) % 3);  // many equal keys
+          v[i] = RecordRef{k, reinterpret_cast<const char*>(i)};
+        }
+        auto expected = v;
+        std::stable_sort(expected.begin(), expected.end(),
+                         [](const RecordRef& a, const RecordRef& b) { return a.key < b.key; });
+        std::vector<RecordRef> scratch;
+        mapreduce::detail::sort_records_by_key(v, scratch, split);
+        INFO("n " << n << " split " << split << " variety " << variety);
+        REQUIRE(std::equal(v.begin(), v.end(), expected.begin(), expected.end(), [](const auto& a, const auto& b) {
+          return a.key == b.key && a.at == b.at;  // equal keys keep their order
+        }));
+      }
+    }
+  }
+}
+
+TEST_CASE("grouped values come in task order, then emit order, however tasks were spread") {
+  const auto emits = random_emits(1, 20000, 40);
+  const auto expected = reference(emits);
+  for (const unsigned workers : {1u, 2u, 3u}) {
+    for (const std::uint32_t partitions : {1u, 7u, 64u}) {
+      INFO(workers << " workers, " << partitions << " partitions");
+      CHECK(shuffle<std::string>(emits, in_order(40), workers, partitions, std::size_t(1) << 30) == expected);
+    }
+  }
+  // A retried task runs after later ones on the same worker: the order must not change.
+  auto order = in_order(40);
+  std::rotate(order.begin() + 5, order.begin() + 6, order.end());  // task 5 last
+  std::swap(order[10], order[20]);
+  CHECK(shuffle<std::string>(emits, order, 2, 7, std::size_t(1) << 30) == expected);
+}
+
+TEST_CASE("a partition larger than the memory given is grouped in hash ranges, with the same result") {
+  const auto emits = random_emits(2, 30000, 20);
+  const auto expected = reference(emits);
+  std::uint32_t ranges = 0;
+  // 30000 records of 32 bytes of references in 3 partitions, in 64 KiB at a time.
+  CHECK(shuffle<std::string>(emits, in_order(20), 2, 3, 64 << 10, &ranges) == expected);
+  CHECK(ranges >= 4);
+}
+
+TEST_CASE("keys that all share one hash are still grouped exactly") {
+  const auto emits = random_emits(3, 5000, 10);
+  CHECK(shuffle<Colliding>(emits, in_order(10), 2, 4, std::size_t(1) << 30) == reference(emits));
+  // In ranges too: the single hash lands in one range.
+  CHECK(shuffle<Colliding>(emits, in_order(10), 2, 4, 4096) == reference(emits));
+}
+
+TEST_CASE("a run whose records do not fit it is refused, not read past") {
+  RecordBuffer<std::string, std::uint64_t> buffer(1);
+  buffer.set_task(0);
+  buffer.add(mapreduce::KeyTraits<std::string>::hash("key"), "key", 1);
+  buffer.add(mapreduce::KeyTraits<std::string>::hash("other"), "other", 2);
+  std::vector<char> seg(buffer.run_set_bytes());
+  buffer.write_run_set(seg.data());
+  const RunSetView view(seg.data(), seg.size());
+  GroupBuffers b;
+  auto group = [&](std::string_view run) {
+    KeyGrouper<std::string, std::uint64_t>({run}, 1, 2, 1 << 20).for_each_group(b, [](auto, auto) {});
+  };
+  const std::string_view run = view.run(0);
+  CHECK_NOTHROW(group(run));
+  CHECK_THROWS_WITH(group(run.substr(0, run.size() - 1)), Catch::Contains("corrupt map run"));
+  CHECK_THROWS_WITH(group(run.substr(0, 10)), Catch::Contains("corrupt map run"));
+  // A body that claims more than the run holds.
+  std::vector<char> bad(run.begin(), run.end());
+  const std::uint32_t huge = 1u << 30;
+  std::memcpy(bad.data() + mapreduce::detail::run_record::body_offset, &huge, 4);
+  CHECK_THROWS_WITH(group({bad.data(), bad.size()}), Catch::Contains("corrupt map run"));
+}
+
+namespace {
+// A value whose Codec says one size and writes another.
+struct Lying {
+  std::uint32_t x;
+};
+}  // namespace
+template <>
+struct mapreduce::Codec<Lying> {
+  static std::size_t size(const Lying&) noexcept { return 8; }
+  static char* write(char* out, const Lying& v) noexcept {
+    std::memcpy(out, &v.x, 4);
+    return out + 4;
+  }
+  static Lying read(const char*& in) noexcept {
+    Lying v{};
+    std::memcpy(&v.x, in, 4);
+    in += 4;
+    return v;
+  }
+};
+
+TEST_CASE("a Codec whose write() disagrees with its size() fails the emit with a clear error") {
+  RecordBuffer<std::string, Lying> buffer(2);
+  buffer.set_task(0);
+  CHECK_THROWS_WITH(buffer.add(1, "k", Lying{1}),
+                    Catch::Contains("Codec mismatch") && Catch::Contains("4 bytes short"));
+}
