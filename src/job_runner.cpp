@@ -69,6 +69,13 @@ std::size_t JobRunner::shuffle_memory() const noexcept {
                                  std::size_t(256) << 20);
 }
 
+unsigned JobRunner::shuffle_partitions(std::uint64_t input_bytes) const noexcept {
+  if (options_.partitions != 0 || input_bytes == 0) return 0;
+  const std::uint64_t by_size = input_bytes >> 20;
+  const std::uint64_t by_memory = input_bytes * 8 / shuffle_memory() + 1;
+  return static_cast<unsigned>(std::clamp<std::uint64_t>(std::max(by_size, by_memory), partitions_, max_partitions));
+}
+
 PhaseConfig JobRunner::shuffle_phase(const char* name, std::size_t shm_in_use) const {
   PhaseConfig c = phase(name, shm_in_use);
   const std::size_t workers_share = std::size_t(workers_) * shuffle_memory();

@@ -74,6 +74,22 @@ void MappedRegion::advise_sequential() const noexcept {
   if (region_) region_->region.advise(bip::mapped_region::advice_sequential);
 }
 
+void MappedRegion::populate(std::size_t offset, std::size_t length, bool write) const noexcept {
+#ifndef MADV_POPULATE_READ
+  constexpr int MADV_POPULATE_READ = 22;   // NOLINT: the kernel's value, for older headers
+  constexpr int MADV_POPULATE_WRITE = 23;  // NOLINT
+#endif
+  if (!region_ || offset >= size_ || length == 0) return;
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const std::size_t first = offset / page * page;
+  const std::size_t last = std::min(size_, offset + length);
+  ::madvise(data_ + first, last - first, write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
+}
+
+void SharedSegment::start_writeback() const noexcept {
+  if (in_file_ && fd_) ::sync_file_range(fd_.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
 SharedSegment SharedSegment::create(std::size_t bytes) {
   SharedSegment s;
   s.fd_.reset(::memfd_create("mapreduce-run", MFD_CLOEXEC));
@@ -84,6 +100,7 @@ SharedSegment SharedSegment::create(std::size_t bytes) {
     throw Error(fmt::format("cannot reserve {} bytes of shared memory: {}", bytes, std::strerror(err)));
   }
   s.region_ = MappedRegion::map(s.fd_.get(), bytes, true, "shared-memory segment");
+  s.region_.populate(0, bytes, true);  // it is written whole, at once
   return s;
 }
 

@@ -101,6 +101,7 @@ bool WorkerLink::publish_small(std::string_view data, std::uint64_t tag) {
 }
 
 void WorkerLink::publish(const SharedSegment& segment, std::uint64_t tag) {
+  segment.start_writeback();
   if (!send_message(socket_, Kind::publish, tag, segment.size(), {}, segment.fd(), segment.in_file() ? 1 : 0)) {
     ::_exit(1);
   }

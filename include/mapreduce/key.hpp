@@ -24,13 +24,33 @@ struct KeyTraits<std::string> {
   using view = std::string_view;  // what emit() takes and the reducer sees
   static std::uint64_t hash(view k) noexcept { return hash_bytes(k.data(), k.size()); }
   static bool equal(view a, view b) noexcept {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size()) == 0;
+    if (a.size() != b.size()) return false;
+    const std::size_t n = a.size();
+    // Short keys (most words) compared inline, with two loads that may overlap, all within
+    // the keys' bytes: a call to memcmp costs more than the comparison.
+    if (n >= 8 && n <= 16)
+      return load8(a.data()) == load8(b.data()) && load8(a.data() + n - 8) == load8(b.data() + n - 8);
+    if (n >= 4 && n < 8)
+      return load4(a.data()) == load4(b.data()) && load4(a.data() + n - 4) == load4(b.data() + n - 4);
+    return n == 0 || std::memcmp(a.data(), b.data(), n) == 0;
   }
   static bool less(view a, view b) noexcept { return a < b; }  // bytewise: char_traits<char> compares as unsigned
   static std::size_t size(view k) noexcept { return Codec<std::string>::size(k); }
   static char* write(char* out, view k) { return Codec<std::string>::write(out, k); }
   static view read(const char*& in) noexcept { return Codec<std::string>::read_view(in); }
   static std::string own(view k) { return std::string(k); }
+
+ private:
+  static std::uint64_t load8(const char* p) noexcept {
+    std::uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+  }
+  static std::uint32_t load4(const char* p) noexcept {
+    std::uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+  }
 };
 
 // clang-format 14 takes the first && of this requires-clause for an rvalue reference:

@@ -76,6 +76,13 @@ class JobRunner {
     Clock::time_point start_;
   };
 
+  // The partitions of a job without a combiner over `input_bytes` of files, when the options
+  // leave them to the engine: about one per MiB of input, and enough that a partition's sort
+  // fits in shuffle_memory() (a record per 4 bytes of input, at 32 bytes of sort each), so
+  // reducers sort in the cache and never in several passes. 0 (keep the Pool's) for other
+  // inputs, whose size is not known before they are mapped.
+  [[nodiscard]] unsigned shuffle_partitions(std::uint64_t input_bytes) const noexcept;
+
   // The settings of one phase of the current job.
   [[nodiscard]] PhaseConfig phase(const char* name, std::size_t shm_in_use) const;
   // The same for a phase of a job without a combiner: the segments get the budget less the
@@ -130,6 +137,8 @@ class JobRunner {
     Job job(*this);
     return with_source(input, [&](auto& source) {
       stats_.map_tasks = source.tasks();
+      using R = std::conditional_t<std::is_function_v<Reducer>, Reducer*, std::remove_reference_t<Reducer>>;
+      PartitionsForJob partitions(*this, is_combine<R, K, V>() ? 0 : shuffle_partitions(stats_.input_bytes));
       const auto map_at = Clock::now();
       PhaseOutcome mapped = map_phase<K, V>(source, mapper, reducer, dense);
       const auto reduce_at = Clock::now();
@@ -178,6 +187,21 @@ class JobRunner {
   void record_stats(const PhaseOutcome& mapped, const PhaseOutcome& reduced, std::size_t keys, const PhaseTimes& t);
 
  private:
+  // Sets the partitions for one job (none when 0), and puts the Pool's back at its end.
+  class PartitionsForJob {
+   public:
+    PartitionsForJob(JobRunner& runner, unsigned partitions) : runner_(runner), saved_(runner.partitions_) {
+      if (partitions != 0) runner_.partitions_ = partitions;
+    }
+    ~PartitionsForJob() { runner_.partitions_ = saved_; }
+    PartitionsForJob(const PartitionsForJob&) = delete;
+    PartitionsForJob& operator=(const PartitionsForJob&) = delete;
+
+   private:
+    JobRunner& runner_;
+    unsigned saved_;
+  };
+
   template <class K, class V, class Source, class Mapper, class Reducer>
   PhaseOutcome map_phase_of(Source& source, Mapper& mapper, Reducer& reducer, DenseKeys dense) {
     using R = std::remove_reference_t<Reducer>;  // const when the caller passed a const reducer

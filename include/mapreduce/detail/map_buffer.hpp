@@ -1,6 +1,7 @@
 #pragma once
 // What a map worker holds between flushes: a combining hash table when the reducer is a
-// combine operation, or per-partition byte runs when every pair must reach the reducer.
+// combine operation, or a RecordBuffer (per-partition runs of records) when every pair must
+// reach the reducer.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>

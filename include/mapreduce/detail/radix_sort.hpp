@@ -78,13 +78,17 @@ inline std::size_t digits_of(int lo, int hi, int split, Digit* out) {
 // shares are skipped, found by one counting pass over them all.
 inline RecordRef* lsd_sort(RecordRef* a, RecordRef* tmp, std::size_t n, const Digit* digits, std::size_t count,
                            std::vector<std::uint32_t>& counters) {
-  if (n < 64) {  // insertion sort: no counters to clear
+  if (n < 32) {  // insertion sort: no counters to clear
     for (std::size_t i = 1; i < n; ++i) {
       const RecordRef x = a[i];
       std::size_t j = i;
       for (; j > 0 && a[j - 1].key > x.key; --j) a[j] = a[j - 1];
       a[j] = x;
     }
+    return a;
+  }
+  if (n < 1024) {  // clearing and summing 2048 counters per digit would cost more than a merge sort
+    std::stable_sort(a, a + n, [](const RecordRef& x, const RecordRef& y) { return x.key < y.key; });
     return a;
   }
   counters.assign(count * buckets, 0);
@@ -112,9 +116,9 @@ inline RecordRef* lsd_sort(RecordRef* a, RecordRef* tmp, std::size_t n, const Di
 }
 }  // namespace radix
 
-// Sorts records by key, keeping the order of equal keys. One MSD pass on the 11 bits below
+// Sorts records by key, keeping the order of equal keys. One MSD pass on up to 11 bits below
 // those that every key shares cuts the records into buckets small enough for the cache
-// (about n / 2048 each), and each bucket is then LSD-sorted on its remaining bits, in
+// (about 2048 records each), and each bucket is then LSD-sorted on its remaining bits, in
 // digits of at most 11 bits, cut at `split` too: a reducer keeps task numbers below it,
 // which rarely need more than one digit, and whole digits that every record of a bucket
 // shares are skipped. `scratch` is a buffer reused between calls.
@@ -128,7 +132,9 @@ inline void sort_records_by_key(std::vector<RecordRef>& v, std::vector<RecordRef
   for (const RecordRef& r : v) differ |= r.key ^ v[0].key;
   if (differ == 0) return;
   const int high = 63 - std::countl_zero(differ);  // the highest bit that varies
-  const int msd_lo = std::max(high + 1 - radix::max_digit_bits, 0);
+  // Buckets of about 2048 records on average: 11 bits for 4 M records, fewer for fewer.
+  const int msd_bits = std::clamp(static_cast<int>(std::bit_width(n / 2048)), 1, radix::max_digit_bits);
+  const int msd_lo = std::max(high + 1 - msd_bits, 0);
   scratch.resize(n);
   radix::Digit digits[16];
   std::vector<std::uint32_t> counters;

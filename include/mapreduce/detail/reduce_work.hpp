@@ -48,10 +48,11 @@ class ReduceWork final : public PhaseWork {
 
   void run_task(std::size_t task, WorkerLink& link) override {
     if (views_.empty()) {
-      // The descriptors were inherited at fork; map each run set once, read-only.
+      // The descriptors were inherited at fork; map each run set once, read-only. No
+      // MADV_SEQUENTIAL: a reducer reads one partition's range of each, and readahead past
+      // it would, in spill files under a memory limit, evict what the others read.
       for (const Published& r : runs_) {
         segments_.push_back(SharedSegment::open(r.fd.get()));
-        segments_.back().advise_sequential();
         views_.emplace_back(segments_.back().data(), segments_.back().size());
       }
     }
@@ -65,6 +66,8 @@ class ReduceWork final : public PhaseWork {
       }
       n += v.count(p);
     }
+    // The partition's range of every run set, paged in with one call each.
+    for (std::size_t i = 0; i < views_.size(); ++i) segments_[i].populate(views_[i].offset(p), views_[i].run(p).size());
     if (n == 0) return;
     if constexpr (is_combine<Reducer, K, V>()) {
       reduce_combining(p, n, link);

@@ -64,6 +64,10 @@ class MappedRegion {
   // Tells the kernel the pages will be read in order (read ahead, drop behind). A hint: a
   // failure changes nothing but speed, so it is ignored.
   void advise_sequential() const noexcept;
+  // Maps the pages of [offset, offset + length) into the page table now, in one call, rather
+  // than one fault at a time as they are touched (MADV_POPULATE_*, Linux 5.14; a no-op
+  // where the kernel lacks it). `write`: for pages about to be written.
+  void populate(std::size_t offset, std::size_t length, bool write) const noexcept;
   void reset() noexcept {
     region_.reset();
     data_ = nullptr;
@@ -100,6 +104,12 @@ class SharedSegment {
   // For a reducer about to read its runs from start to end (a spilled run then reads
   // ahead from disk). A hint; see MappedRegion::advise_sequential.
   void advise_sequential() const noexcept { region_.advise_sequential(); }
+  // A spill file: starts writing its pages to disk now, without waiting. Dirty pages cannot
+  // be evicted, and a cgroup's memory limit counts them: left to the kernel's 30-second
+  // flush, a job that spills under a limit stalls in reclaim instead of reading on.
+  void start_writeback() const noexcept;
+  // See MappedRegion::populate.
+  void populate(std::size_t offset, std::size_t length) const noexcept { region_.populate(offset, length, false); }
 
  private:
   UniqueFd fd_;
