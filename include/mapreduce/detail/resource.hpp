@@ -101,9 +101,6 @@ class SharedSegment {
   [[nodiscard]] std::size_t size() const noexcept { return region_.size(); }
   [[nodiscard]] int fd() const noexcept { return fd_.get(); }
   [[nodiscard]] bool in_file() const noexcept { return in_file_; }
-  // For a reducer about to read its runs from start to end (a spilled run then reads
-  // ahead from disk). A hint; see MappedRegion::advise_sequential.
-  void advise_sequential() const noexcept { region_.advise_sequential(); }
   // A spill file: starts writing its pages to disk now, without waiting. Dirty pages cannot
   // be evicted, and a cgroup's memory limit counts them: left to the kernel's 30-second
   // flush, a job that spills under a limit stalls in reclaim instead of reading on.
