@@ -108,8 +108,8 @@ TEST_CASE("a segment written by one process is read through a passed descriptor"
 
   const SharedSegment reader = SharedSegment::open(passed.get());
   REQUIRE(reader.size() == n);
-  REQUIRE(reader.fd() == -1);  // borrowed, not owned
-  reader.advise_sequential();
+  REQUIRE(reader.fd() == -1);         // borrowed, not owned
+  reader.populate(0, reader.size());  // paged in at once; the bytes are the same
   CHECK(std::string(reader.data(), reader.size()) == bytes);
 
   // Another process (a reducer) maps the same bytes.
@@ -148,7 +148,7 @@ TEST_CASE("an empty segment maps nothing", "[resource]") {
   const SharedSegment view = SharedSegment::open(seg.fd());
   CHECK(view.size() == 0);
   CHECK(view.data() == nullptr);
-  view.advise_sequential();  // nothing to advise; no harm
+  view.populate(0, 0);  // nothing to page in; no harm
 
   const MappedRegion none = MappedRegion::map(seg.fd(), 0, false, "nothing");
   CHECK(none.data() == nullptr);
@@ -180,7 +180,7 @@ TEST_CASE("a spill segment lives in an unnamed file of its directory", "[resourc
   const UniqueFd passed = pass_fd(seg.fd());
   seg = SharedSegment();  // the writer lets go
   const SharedSegment reader = SharedSegment::open(passed.get());
-  reader.advise_sequential();
+  reader.populate(0, reader.size());  // paged in at once; the bytes are the same
   CHECK(std::string(reader.data(), reader.size()) == bytes);
 }
 
