@@ -63,7 +63,7 @@ class KeyGrouper {
     std::vector<V> values;
     for (std::uint32_t range = 0; range < ranges_; ++range) {
       refs.clear();
-      refs.reserve(static_cast<std::size_t>(records_ / ranges_ + records_ / (ranges_ * 16) + 1024));
+      refs.reserve(static_cast<std::size_t>(records_ / ranges_ + records_ / (std::uint64_t(ranges_) * 16) + 1024));
       collect(range, refs);
       sort_records_by_key(refs, scratch, task_bits);
       constexpr std::size_t ahead = 32;  // records are read in a new order: fetch ahead

@@ -64,7 +64,8 @@ class RecordBuffer {
   explicit RecordBuffer(std::uint32_t partitions, std::size_t expected_bytes = 0)
       : runs_(partitions), counts_(partitions, 0) {
     if (expected_bytes != 0) {
-      for (ByteBuffer& run : runs_) run.reserve(expected_bytes / partitions + expected_bytes / (4 * partitions));
+      for (ByteBuffer& run : runs_)
+        run.reserve(expected_bytes / partitions + expected_bytes / (std::size_t(4) * partitions));
     }
   }
 
