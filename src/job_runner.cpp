@@ -77,20 +77,17 @@ unsigned JobRunner::shuffle_partitions(std::uint64_t input_bytes) const noexcept
   return static_cast<unsigned>(std::clamp<std::uint64_t>(std::max(by_size, by_memory), partitions_, max_partitions));
 }
 
-PhaseConfig JobRunner::shuffle_phase(const char* name, std::size_t shm_in_use) const {
-  PhaseConfig c = phase(name, shm_in_use);
-  const std::size_t workers_share = std::size_t(workers_) * shuffle_memory();
-  // A tiny budget would leave the segments nothing: they keep at least half of it.
-  c.shm_budget = std::max(shm_budget_ / 2, shm_budget_ > workers_share ? shm_budget_ - workers_share : 0);
-  return c;
-}
-
-PhaseConfig JobRunner::phase(const char* name, std::size_t shm_in_use) const {
+PhaseConfig JobRunner::phase(const char* name, std::size_t shm_in_use, bool combine) const {
   PhaseConfig c;
   c.name = name;
   c.job = next_name_;
   c.workers = workers_;
   c.shm_budget = shm_budget_;
+  if (!combine) {
+    const std::size_t workers_share = std::size_t(workers_) * shuffle_memory();
+    // A tiny budget would leave the segments nothing: they keep at least half of it.
+    c.shm_budget = std::max(shm_budget_ / 2, shm_budget_ > workers_share ? shm_budget_ - workers_share : 0);
+  }
   c.shm_in_use = shm_in_use;
   c.spill_dir = options_.spill ? spill_dir_ : std::string();
   c.max_attempts = options_.max_attempts;

@@ -156,7 +156,7 @@ TEST_CASE("the radix sort of records equals a stable sort, for any split and siz
         std::stable_sort(expected.begin(), expected.end(),
                          [](const RecordRef& a, const RecordRef& b) { return a.key < b.key; });
         std::vector<RecordRef> scratch;
-        mapreduce::detail::sort_records_by_key(v, scratch, split);
+        mapreduce::detail::sort_by_key(v, scratch, split);
         INFO("n " << n << " split " << split << " variety " << variety);
         REQUIRE(std::equal(v.begin(), v.end(), expected.begin(), expected.end(), [](const auto& a, const auto& b) {
           return a.key == b.key && a.at == b.at;  // equal keys keep their order

@@ -83,11 +83,9 @@ class JobRunner {
   // inputs, whose size is not known before they are mapped.
   [[nodiscard]] unsigned shuffle_partitions(std::uint64_t input_bytes) const noexcept;
 
-  // The settings of one phase of the current job.
-  [[nodiscard]] PhaseConfig phase(const char* name, std::size_t shm_in_use) const;
-  // The same for a phase of a job without a combiner: the segments get the budget less the
-  // workers' shuffle_memory().
-  [[nodiscard]] PhaseConfig shuffle_phase(const char* name, std::size_t shm_in_use) const;
+  // The settings of one phase of the current job. In a job without a combiner (`combine`
+  // false), the segments get the budget less the workers' shuffle_memory().
+  [[nodiscard]] PhaseConfig phase(const char* name, std::size_t shm_in_use, bool combine = true) const;
 
   // Calls f(source) with the task source of `input`: files (through a FilePlan that lives
   // for the call), a Dataset of an earlier job, or a random-access range of items.
@@ -224,13 +222,9 @@ class JobRunner {
         throw OptionsError("DenseKeys needs integer keys and a combine operation");
       }
     }
-    if constexpr (is_combine<R, K, V>()) {
-      MapWork<K, V, Source, Mapper> work(source, mapper, buffer, flush_bytes());
-      return run_phase(source.tasks(), work, phase("map", 0));
-    } else {
-      MapWork<K, V, Source, Mapper> work(source, mapper, buffer, shuffle_memory());
-      return run_phase(source.tasks(), work, shuffle_phase("map", 0));
-    }
+    constexpr bool combine = is_combine<R, K, V>();
+    MapWork<K, V, Source, Mapper> work(source, mapper, buffer, combine ? flush_bytes() : shuffle_memory());
+    return run_phase(source.tasks(), work, phase("map", 0, combine));
   }
 
   template <class K, class V, class Reducer>
@@ -240,11 +234,7 @@ class JobRunner {
     using Out = reduce_output_t<K, V, Reducer>;
     ReduceWork<K, V, R, Out> work(runs, reducer, partitions, shuffle_memory());
     const std::size_t tasks = runs.empty() ? 0 : partitions != nullptr ? partitions->size() : partitions_;
-    if constexpr (is_combine<R, K, V>()) {
-      return run_phase(tasks, work, phase("reduce", shm_in_use));
-    } else {
-      return run_phase(tasks, work, shuffle_phase("reduce", shm_in_use));
-    }
+    return run_phase(tasks, work, phase("reduce", shm_in_use, is_combine<R, K, V>()));
   }
 
   static double seconds(Clock::time_point a, Clock::time_point b) noexcept {

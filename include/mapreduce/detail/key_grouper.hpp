@@ -65,7 +65,7 @@ class KeyGrouper {
       refs.clear();
       refs.reserve(static_cast<std::size_t>(records_ / ranges_ + records_ / (std::uint64_t(ranges_) * 16) + 1024));
       collect(range, refs);
-      sort_records_by_key(refs, scratch, task_bits);
+      sort_by_key(refs, scratch, task_bits);
       constexpr std::size_t ahead = 32;  // records are read in a new order: fetch ahead
       for (std::size_t i = 0; i < refs.size();) {
         // A block: the records whose hashes agree above the task bits (one key, nearly always).

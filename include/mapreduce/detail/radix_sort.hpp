@@ -3,55 +3,19 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
-#include <utility>
 #include <vector>
 
 namespace mapreduce::detail {
 
-// Sorts (hash, payload) pairs by hash: LSD radix sort, four passes of 16 bits. Reducers sort
-// every distinct key of their partition by hash; for hundreds of thousands of keys this is
-// several times faster than a comparison sort, and hashes need no comparison of keys.
-// Pairs with equal hashes keep their relative order (every pass is stable).
+// A 64-bit sort key and what it stands for, 16 bytes: sorting these moves no key or value.
+// A reducer sorts references to its partition's records (`const char*`); a combining
+// table, references to its slots.
 template <class T>
-void radix_sort_by_hash(std::vector<std::pair<std::uint64_t, T>>& v) {
-  if (v.size() < 256) {
-    // Insertion sort: small partitions are common and need no 256 KiB of counters.
-    for (std::size_t i = 1; i < v.size(); ++i) {
-      auto x = std::move(v[i]);
-      std::size_t j = i;
-      for (; j > 0 && v[j - 1].first > x.first; --j) v[j] = std::move(v[j - 1]);
-      v[j] = std::move(x);
-    }
-    return;
-  }
-  std::vector<std::pair<std::uint64_t, T>> tmp(v.size());
-  std::vector<std::size_t> count(std::size_t(1) << 16);
-  for (int shift = 0; shift < 64; shift += 16) {
-    std::fill(count.begin(), count.end(), 0);
-    for (const auto& e : v) ++count[(e.first >> shift) & 0xffff];
-    // A digit every element shares would move nothing: skip the pass.
-    if (count[(v[0].first >> shift) & 0xffff] == v.size()) continue;
-    std::size_t sum = 0;
-    for (auto& c : count) {
-      const std::size_t n = c;
-      c = sum;
-      sum += n;
-    }
-    for (auto& e : v) tmp[count[(e.first >> shift) & 0xffff]++] = std::move(e);
-    v.swap(tmp);
-  }
-}
-
-}  // namespace mapreduce::detail
-
-namespace mapreduce::detail {
-
-// One record of a partition, as a reducer sorts it: a 64-bit sort key and where the record
-// lies. Sorting these 16 bytes moves no key or value.
-struct RecordRef {
+struct KeyedRef {
   std::uint64_t key;
-  const char* at;
+  const T* at;
 };
+using RecordRef = KeyedRef<char>;
 
 namespace radix {
 struct Digit {
@@ -76,11 +40,12 @@ inline std::size_t digits_of(int lo, int hi, int split, Digit* out) {
 // Sorts [a, a + n) by key, stably, on the given digits (an LSD radix sort), with `tmp` as
 // much space again; returns a or tmp, whichever holds the result. Digits that every record
 // shares are skipped, found by one counting pass over them all.
-inline RecordRef* lsd_sort(RecordRef* a, RecordRef* tmp, std::size_t n, const Digit* digits, std::size_t count,
-                           std::vector<std::uint32_t>& counters) {
+template <class Ref>
+Ref* lsd_sort(Ref* a, Ref* tmp, std::size_t n, const Digit* digits, std::size_t count,
+              std::vector<std::uint32_t>& counters) {
   if (n < 32) {  // insertion sort: no counters to clear
     for (std::size_t i = 1; i < n; ++i) {
-      const RecordRef x = a[i];
+      const Ref x = a[i];
       std::size_t j = i;
       for (; j > 0 && a[j - 1].key > x.key; --j) a[j] = a[j - 1];
       a[j] = x;
@@ -88,7 +53,7 @@ inline RecordRef* lsd_sort(RecordRef* a, RecordRef* tmp, std::size_t n, const Di
     return a;
   }
   if (n < 1024) {  // clearing and summing 2048 counters per digit would cost more than a merge sort
-    std::stable_sort(a, a + n, [](const RecordRef& x, const RecordRef& y) { return x.key < y.key; });
+    std::stable_sort(a, a + n, [](const Ref& x, const Ref& y) { return x.key < y.key; });
     return a;
   }
   counters.assign(count * buckets, 0);
@@ -122,14 +87,16 @@ inline RecordRef* lsd_sort(RecordRef* a, RecordRef* tmp, std::size_t n, const Di
 // digits of at most 11 bits, cut at `split` too: a reducer keeps task numbers below it,
 // which rarely need more than one digit, and whole digits that every record of a bucket
 // shares are skipped. `scratch` is a buffer reused between calls.
-inline void sort_records_by_key(std::vector<RecordRef>& v, std::vector<RecordRef>& scratch, int split = 64) {
+template <class T>
+void sort_by_key(std::vector<KeyedRef<T>>& v, std::vector<KeyedRef<T>>& scratch, int split = 64) {
+  using Ref = KeyedRef<T>;
   const std::size_t n = v.size();
   if (n < 64 || n > UINT32_MAX) {  // small: no counters to clear; huge: beyond 32-bit counts
-    std::stable_sort(v.begin(), v.end(), [](const RecordRef& a, const RecordRef& b) { return a.key < b.key; });
+    std::stable_sort(v.begin(), v.end(), [](const Ref& a, const Ref& b) { return a.key < b.key; });
     return;
   }
   std::uint64_t differ = 0;
-  for (const RecordRef& r : v) differ |= r.key ^ v[0].key;
+  for (const Ref& r : v) differ |= r.key ^ v[0].key;
   if (differ == 0) return;
   const int high = 63 - std::countl_zero(differ);  // the highest bit that varies
   // Buckets of about 2048 records on average: 11 bits for 4 M records, fewer for fewer.
@@ -142,17 +109,17 @@ inline void sort_records_by_key(std::vector<RecordRef>& v, std::vector<RecordRef
   // The MSD pass, from v into scratch.
   const std::uint64_t mask = (std::uint64_t(1) << (high + 1 - msd_lo)) - 1;
   std::vector<std::uint32_t> start(mask + 2, 0);
-  for (const RecordRef& r : v) ++start[((r.key >> msd_lo) & mask) + 1];
+  for (const Ref& r : v) ++start[((r.key >> msd_lo) & mask) + 1];
   for (std::size_t b = 1; b < start.size(); ++b) start[b] += start[b - 1];
   {
     std::vector<std::uint32_t> at(start.begin(), start.end() - 1);
-    for (const RecordRef& r : v) scratch[at[(r.key >> msd_lo) & mask]++] = r;
+    for (const Ref& r : v) scratch[at[(r.key >> msd_lo) & mask]++] = r;
   }
   // Each bucket, sorted on the bits below, back into v.
   for (std::size_t b = 0; b + 1 < start.size(); ++b) {
     const std::size_t first = start[b], size = start[b + 1] - start[b];
     if (size == 0) continue;
-    const RecordRef* sorted = radix::lsd_sort(scratch.data() + first, v.data() + first, size, digits, count, counters);
+    const Ref* sorted = radix::lsd_sort(scratch.data() + first, v.data() + first, size, digits, count, counters);
     if (sorted != v.data() + first) std::copy_n(sorted, size, v.data() + first);
   }
 }

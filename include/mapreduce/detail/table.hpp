@@ -99,26 +99,26 @@ class CombineTable {
   }
 
   // The occupied slots, sorted by (hash, key): the order runs and results are written in.
-  // Sorts (hash, slot) pairs held contiguously by radix, so the sort reads no slot; a slot's
-  // key is looked at only when two hashes are equal.
+  // Sorts (hash, slot) references held contiguously by radix, so the sort reads no slot; a
+  // slot's key is looked at only when two hashes are equal.
   [[nodiscard]] std::vector<const Slot*> sorted_slots() const {
-    std::vector<std::pair<std::uint64_t, const Slot*>> order;
+    std::vector<KeyedRef<Slot>> order, scratch;
     order.reserve(size_);
-    for_each([&](const Slot& s) { order.emplace_back(s.hash, &s); });
-    radix_sort_by_hash(order);
+    for_each([&](const Slot& s) { order.push_back(KeyedRef<Slot>{s.hash, &s}); });
+    sort_by_key(order, scratch);
     // Equal hashes (two keys in 2^64): order them by key, so the output stays deterministic.
     for (std::size_t i = 0; i + 1 < order.size();) {
       std::size_t j = i + 1;
-      while (j < order.size() && order[j].first == order[i].first) ++j;
+      while (j < order.size() && order[j].key == order[i].key) ++j;
       if (j - i > 1) {
         std::sort(order.begin() + static_cast<std::ptrdiff_t>(i), order.begin() + static_cast<std::ptrdiff_t>(j),
-                  [](const auto& a, const auto& b) { return KeyTraits<K>::less(a.second->key, b.second->key); });
+                  [](const auto& a, const auto& b) { return KeyTraits<K>::less(a.at->key, b.at->key); });
       }
       i = j;
     }
     std::vector<const Slot*> out;
     out.reserve(order.size());
-    for (const auto& o : order) out.push_back(o.second);
+    for (const auto& o : order) out.push_back(o.at);
     return out;
   }
 
