@@ -1,6 +1,7 @@
 // The binary layouts of detail/run_format.hpp, pairs_format.hpp, item_format.hpp and
 // mpi_format.hpp: each writer read back by its reader, and each reader refusing bytes that
-// do not fit the segment (one test file for the four: they are small and share helpers).
+// do not fit the segment (one test file for the four: they are small and share helpers);
+// and the guards of codec_guard.hpp around a user's Codec.
 #include <catch2/catch.hpp>
 
 #include <cstdint>
@@ -10,9 +11,11 @@
 #include <utility>
 #include <vector>
 
+#include <mapreduce/detail/codec_guard.hpp>
 #include <mapreduce/detail/item_format.hpp>
 #include <mapreduce/detail/mpi_format.hpp>
 #include <mapreduce/detail/pairs_format.hpp>
+#include <mapreduce/detail/reduce_work.hpp>
 #include <mapreduce/detail/run_format.hpp>
 #include <mapreduce/error.hpp>
 
@@ -102,7 +105,7 @@ TEST_CASE("reduced pairs are read back as written, and a lie about their count i
 }
 
 TEST_CASE("item blocks are read back task by task") {
-  std::vector<char> buf;
+  ByteBuffer buf;
   ItemBlockWriter<std::string> first(buf, 3);
   first.add("x");
   first.add("yz");
@@ -121,7 +124,7 @@ TEST_CASE("item blocks are read back task by task") {
 }
 
 TEST_CASE("item blocks cut short are refused") {
-  std::vector<char> buf;
+  ByteBuffer buf;
   ItemBlockWriter<std::string> w(buf, 0);
   w.add("hello");
   w.end();
@@ -167,4 +170,148 @@ TEST_CASE("MPI reduced blocks travel and come back whole") {
   CHECK(got == std::vector<std::pair<std::uint32_t, std::string>>{{7, "seven"}, {2, ""}});
   CHECK_THROWS_AS(for_each_reduced_block(std::string_view(buf.data(), 14), [](std::uint32_t, std::string_view) {}),
                   Error);
+}
+
+// The parent reads what workers wrote: bytes cut short or changed must give an Error, never
+// a read outside them. Each case is copied into a buffer of exactly its size, so that the
+// sanitizer build sees any byte read past it.
+namespace {
+
+using Values = std::vector<std::uint32_t>;  // a vector: its count is read from the bytes too
+
+std::vector<char> some_pairs() {
+  const std::vector<std::pair<std::string_view, Values>> pairs{{"a", {1, 2}}, {"bcd", {}}, {"", {7}}};
+  std::vector<char> seg(pairs_bytes<std::string, Values>(pairs));
+  write_pairs<std::string, Values>(seg.data(), pairs);
+  return seg;
+}
+
+std::vector<char> some_items() {
+  ByteBuffer buf;
+  ItemBlockWriter<std::string> a(buf, 0);
+  a.add("first");
+  a.add("");
+  a.end();
+  ItemBlockWriter<std::string> b(buf, 1);
+  b.add("second");
+  b.end();
+  return {buf.data(), buf.data() + buf.size()};
+}
+
+// Decodes `bytes` as the parent does; true when they parse, false when refused with an Error.
+bool parse_pairs(const std::vector<char>& bytes) {
+  const std::vector<char> exact(bytes);  // no byte after them to read by mistake
+  try {
+    (void)decode_pairs<std::string, Values>({std::string_view(exact.data(), exact.size())});
+    return true;
+  } catch (const mapreduce::JobError&) {
+    return false;
+  }
+}
+bool parse_items(const std::vector<char>& bytes) {
+  const std::vector<char> exact(bytes);
+  try {
+    for_each_item_block(std::string_view(exact.data(), exact.size()),
+                        [](const ItemBlock& b) { b.decode<std::string>([](const std::string&) {}); });
+    return true;
+  } catch (const mapreduce::JobError&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("reduced pairs and item blocks cut anywhere are refused, not read past") {
+  const auto pairs = some_pairs();
+  CHECK(parse_pairs(pairs));
+  for (std::size_t n = 0; n < pairs.size(); ++n) {
+    INFO("cut to " << n << " of " << pairs.size() << " bytes");
+    CHECK_FALSE(parse_pairs({pairs.begin(), pairs.begin() + static_cast<std::ptrdiff_t>(n)}));
+  }
+  const auto items = some_items();
+  CHECK(parse_items(items));
+  // Every cut but those between blocks (a whole block less is still blocks).
+  for (std::size_t n = 1; n < items.size(); ++n) {
+    if (n == item_block_header_bytes + 4 + 5 + 4) continue;
+    INFO("cut to " << n << " of " << items.size() << " bytes");
+    CHECK_FALSE(parse_items({items.begin(), items.begin() + static_cast<std::ptrdiff_t>(n)}));
+  }
+}
+
+TEST_CASE("reduced pairs and item blocks with any byte changed parse or are refused, never read past") {
+  for (const auto& [name, good] : {std::pair{"pairs", some_pairs()}, std::pair{"items", some_items()}}) {
+    for (std::size_t i = 0; i < good.size(); ++i) {
+      for (const int flip : {0x01, 0x80, 0xff}) {
+        auto bad = good;
+        bad[i] = static_cast<char>(bad[i] ^ flip);
+        INFO(name << ": byte " << i << " ^ " << flip);
+        // Either outcome is right; what matters is that no other exception and no stray
+        // read (the sanitizers) happens on the way.
+        CHECK_NOTHROW(std::string_view(name) == "pairs" ? parse_pairs(bad) : parse_items(bad));
+      }
+    }
+  }
+}
+
+namespace {
+// A value whose read() loads 8 bytes more than its write() wrote.
+struct Greedy {
+  std::uint64_t v = 0;
+};
+}  // namespace
+template <>
+struct mapreduce::Codec<Greedy> {
+  static std::size_t size(const Greedy&) noexcept { return 8; }
+  static char* write(char* out, const Greedy& g) noexcept {
+    std::memcpy(out, &g.v, 8);
+    return out + 8;
+  }
+  static Greedy read(const char*& in) noexcept {
+    Greedy g;
+    std::uint64_t extra;
+    std::memcpy(&g.v, in, 8);
+    std::memcpy(&extra, in + 8, 8);
+    g.v ^= extra & 0;  // loaded all the same: the load is what the sanitizer watches
+    in += 16;
+    return g;
+  }
+};
+
+TEST_CASE("a user's read() that reads past the last pair reads room the parent owns, and is named") {
+  const std::vector<std::pair<std::string_view, Greedy>> pairs{{"k", Greedy{5}}};
+  std::vector<char> seg(pairs_bytes<std::string, Greedy>(pairs));
+  write_pairs<std::string, Greedy>(seg.data(), pairs);
+  // Exactly the bytes: decode_pairs gives the read() a padded copy, so its 8 extra bytes are
+  // the engine's and the sanitizer build sees no overflow.
+  CHECK_THROWS_WITH((decode_pairs<std::string, Greedy>({std::string_view(seg.data(), seg.size())})),
+                    Catch::Contains("Greedy>::read read past the end") && Catch::Contains("by 8 bytes"));
+}
+
+TEST_CASE("the library's Codecs, inside a user's read(), stop at the end of the bytes") {
+  // A length that was never a length: read under a limit, it throws instead of reading on.
+  const std::uint32_t huge = 1u << 30;
+  std::vector<char> bytes(4);
+  std::memcpy(bytes.data(), &huge, 4);
+  const char* in = bytes.data();
+  {
+    const ReadLimit limit(bytes.data() + bytes.size());
+    CHECK_THROWS_AS(mapreduce::Codec<std::string>::read(in), ReadPastEnd);
+    in = bytes.data();
+    CHECK_THROWS_AS(mapreduce::Codec<std::uint64_t>::read(in), ReadPastEnd);
+  }
+  CHECK(mapreduce::detail::read_end == nullptr);  // restored
+}
+
+TEST_CASE("a user's write() that goes past its size() is caught in the room kept after the record") {
+  ByteBuffer buf;
+  ItemBlockWriter<Greedy> w(buf, 0);
+  w.add(Greedy{1});  // honest
+  // A size() that says 2 bytes where write() takes 8: the buffer had room for the overrun.
+  struct Short {
+    static std::size_t size(const Greedy&) noexcept { return 2; }
+  };
+  char* const at = buf.extend(Short::size(Greedy{}));
+  CHECK(buf.capacity() - buf.size() >= codec_slack);
+  CHECK_THROWS_WITH(write_value<Greedy>(at, Greedy{2}, 2),
+                    Catch::Contains("Greedy>::write wrote 8 bytes, size() said 2"));
 }

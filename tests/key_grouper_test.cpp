@@ -245,6 +245,5 @@ struct mapreduce::Codec<Lying> {
 TEST_CASE("a Codec whose write() disagrees with its size() fails the emit with a clear error") {
   RecordBuffer<std::string, Lying> buffer(2);
   buffer.set_task(0);
-  CHECK_THROWS_WITH(buffer.add(1, "k", Lying{1}),
-                    Catch::Contains("Codec mismatch") && Catch::Contains("4 bytes short"));
+  CHECK_THROWS_WITH(buffer.add(1, "k", Lying{1}), Catch::Contains("Lying>::write wrote 4 bytes, size() said 8"));
 }

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "mapreduce/codec.hpp"
+#include "mapreduce/detail/codec_guard.hpp"
 #include "mapreduce/detail/pairs_format.hpp"
 #include "mapreduce/detail/phase.hpp"
 #include "mapreduce/detail/reduce_work.hpp"
@@ -76,7 +77,10 @@ class Dataset {
   template <class F>
   void for_each_in_partition(std::size_t i, F&& f) const {
     const auto seg = detail::SharedSegment::open(parts_.at(i).fd.get());
-    detail::PairsView<K, V>(seg.data(), seg.size()).for_each(f);
+    std::string_view bytes(seg.data(), seg.size());
+    detail::PaddedBytes padded;  // a user's read() may go past the last pair: give it room that is ours
+    if constexpr (!detail::PairsView<K, V>::trusted) bytes = padded.pad(bytes, 0);
+    detail::PairsView<K, V>(bytes.data(), bytes.size()).for_each(f);
   }
 
   /// For the engine: the segments, one per non-empty partition, in partition order.

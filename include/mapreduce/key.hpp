@@ -21,7 +21,8 @@ struct KeyTraits;
 
 template <>
 struct KeyTraits<std::string> {
-  using view = std::string_view;  // what emit() takes and the reducer sees
+  using view = std::string_view;         // what emit() takes and the reducer sees
+  static constexpr bool trusted = true;  // the library's: no checks around it (codec_guard.hpp)
   static std::uint64_t hash(view k) noexcept { return hash_bytes(k.data(), k.size()); }
   static bool equal(view a, view b) noexcept {
     if (a.size() != b.size()) return false;
@@ -37,7 +38,7 @@ struct KeyTraits<std::string> {
   static bool less(view a, view b) noexcept { return a < b; }  // bytewise: char_traits<char> compares as unsigned
   static std::size_t size(view k) noexcept { return Codec<std::string>::size(k); }
   static char* write(char* out, view k) { return Codec<std::string>::write(out, k); }
-  static view read(const char*& in) noexcept { return Codec<std::string>::read_view(in); }
+  static view read(const char*& in) { return Codec<std::string>::read_view(in); }
   static std::string own(view k) { return std::string(k); }
 
  private:
@@ -61,6 +62,7 @@ template <class K>
 struct KeyTraits<K> {
   // clang-format on
   using view = K;
+  static constexpr bool trusted = detail::trusted_codec<K>;
   static std::uint64_t hash(const K& k) noexcept {
     if constexpr (sizeof(K) <= 8 && (std::is_integral_v<K> || std::is_enum_v<K>)) {
       return hash_integer(static_cast<std::uint64_t>(k));
@@ -78,7 +80,7 @@ struct KeyTraits<K> {
   }
   static constexpr std::size_t size(const K&) noexcept { return sizeof(K); }
   static char* write(char* out, const K& k) noexcept { return Codec<K>::write(out, k); }
-  static K read(const char*& in) noexcept { return Codec<K>::read(in); }
+  static K read(const char*& in) { return Codec<K>::read(in); }
   static K own(const K& k) noexcept { return k; }
 };
 

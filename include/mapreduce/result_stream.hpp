@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "mapreduce/codec.hpp"
+#include "mapreduce/detail/codec_guard.hpp"
 #include "mapreduce/detail/item_format.hpp"
 #include "mapreduce/detail/items_work.hpp"
 #include "mapreduce/detail/phase.hpp"
@@ -116,6 +117,8 @@ class StreamCore {
       data = std::string_view(segment.data(), segment.size());
     }
     std::uint64_t task = 0;
+    PaddedBytes padded;  // a user's read() may go past the last block: give it room that is ours
+    if constexpr (!trusted_codec<R>) data = padded.pad(data, 0);
     for_each_item_block(data, [&](const ItemBlock& b) {
       task = b.header.task;
       b.template decode<R>([this](R r) { ready_.push_back(std::move(r)); });

@@ -7,12 +7,11 @@
 #include <cstdint>
 #include <cstring>
 #include <string_view>
-#include <vector>
 
 #include <fmt/format.h>
 
 #include "mapreduce/codec.hpp"
-#include "mapreduce/detail/run_format.hpp"
+#include "mapreduce/detail/codec_guard.hpp"
 #include "mapreduce/error.hpp"
 
 namespace mapreduce::detail {
@@ -29,19 +28,14 @@ static_assert(item_block_header_bytes == 24);
 template <class R>
 class ItemBlockWriter {
  public:
-  ItemBlockWriter(std::vector<char>& out, std::uint64_t task) : out_(out), at_(out.size()), task_(task) {
-    out_.resize(at_ + item_block_header_bytes);
+  ItemBlockWriter(ByteBuffer& out, std::uint64_t task) : out_(out), at_(out.size()), task_(task) {
+    out_.extend(item_block_header_bytes);
   }
   void add(const R& r) {
-    const std::size_t pos = out_.size();
-    out_.resize(pos + Codec<R>::size(r));
-    char* end = Codec<R>::write(out_.data() + pos, r);
-    // A Codec that writes less than it said leaves garbage; one that writes more has already
-    // overrun (the sanitizers see that): either way its reader would misread what follows.
-    if (end != out_.data() + out_.size()) {
-      throw Error(fmt::format("Codec mismatch: size() said {} bytes, write() wrote {}", out_.size() - pos,
-                              end - (out_.data() + pos)));
-    }
+    const std::size_t bytes = Codec<R>::size(r);
+    // The buffer keeps codec_slack bytes after these: a user's write() that overruns its
+    // size() a little is caught here, before it reaches memory not ours.
+    write_value<R>(out_.extend(bytes), r, bytes);
     ++results_;
   }
   // Writes the header; returns the number of results.
@@ -52,7 +46,7 @@ class ItemBlockWriter {
   }
 
  private:
-  std::vector<char>& out_;
+  ByteBuffer& out_;
   std::size_t at_;
   std::uint64_t task_;
   std::uint64_t results_ = 0;
@@ -63,14 +57,23 @@ struct ItemBlock {
   ItemBlockHeader header;
   const char* results;  // header.bytes of them
 
-  // Decodes the results, checking that they fill exactly the bytes the block says.
+  // Decodes the results, checking that they fill exactly the bytes the block says. With a
+  // user's Codec, codec_slack readable bytes must follow the block (PaddedBytes).
   template <class R, class Out>
   void decode(Out&& push) const {
+    static constexpr ReadSite what = read_site<std::uint64_t, R>("item results");
     const char* r = results;
     const char* const end = results + header.bytes;
-    for (std::uint64_t i = 0; i < header.results; ++i) {
-      push(Codec<R>::read(r));
-      if (r > end) throw_overrun("item results");
+    // Each result takes a byte at least with the library's Codecs: a count beyond the
+    // bytes is bad bytes, not a reason to loop for ever.
+    if constexpr (trusted_codec<R>) {
+      if (header.results > header.bytes) {
+        throw_corrupt(what, fmt::format("{} results in {} bytes", header.results, header.bytes));
+      }
+    }
+    for (std::uint64_t i = 0; i < header.results; ++i) push(read_value<R>(r, end, what));
+    if (r != end) {
+      throw_corrupt(what, fmt::format("{} bytes after its {} results", end - r, header.results));
     }
   }
 };
@@ -81,11 +84,13 @@ void for_each_item_block(std::string_view data, F&& f) {
   const char* p = data.data();
   const char* const end = data.data() + data.size();
   while (p < end) {
-    if (static_cast<std::size_t>(end - p) < item_block_header_bytes) throw Error("corrupt item results: a cut header");
+    if (static_cast<std::size_t>(end - p) < item_block_header_bytes)
+      throw JobError("corrupt item results: a cut header");
     ItemBlock b{};
     std::memcpy(&b.header, p, sizeof(b.header));
     p += item_block_header_bytes;
-    if (b.header.bytes > static_cast<std::size_t>(end - p)) throw Error("corrupt item results: a block past the end");
+    if (b.header.bytes > static_cast<std::size_t>(end - p))
+      throw JobError("corrupt item results: a block past the end");
     b.results = p;
     p += b.header.bytes;
     f(b);

@@ -3,6 +3,7 @@
 // one block per task (item_format.hpp); and the parent's gather of them in input order.
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -10,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "mapreduce/codec.hpp"
+#include "mapreduce/detail/codec_guard.hpp"
 #include "mapreduce/detail/item_format.hpp"
 #include "mapreduce/detail/phase.hpp"
 #include "mapreduce/detail/task_source.hpp"
@@ -52,7 +54,7 @@ class ItemsMapWork final : public PhaseWork {
     if (each_task_) {
       buffer_.clear();  // the next task's results are about as large: keep the capacity
     } else {
-      std::vector<char>().swap(buffer_);
+      buffer_.release();
     }
   }
 
@@ -60,7 +62,7 @@ class ItemsMapWork final : public PhaseWork {
   F& f_;
   std::size_t flush_bytes_;
   bool each_task_;
-  std::vector<char> buffer_;
+  ByteBuffer buffer_;  // keeps room after its end for a Codec that writes past its size()
 };
 
 template <class R>
@@ -70,15 +72,28 @@ std::vector<R> gather_items(std::vector<Published>& outputs, std::size_t tasks, 
   for (const Published& o : outputs) {
     segments.push_back(SharedSegment::open(o.fd.get()));
     for_each_item_block(std::string_view(segments.back().data(), segments.back().size()), [&](const ItemBlock& b) {
-      if (b.header.task >= tasks) throw Error(fmt::format("corrupt item results: task {} of {}", b.header.task, tasks));
+      if (b.header.task >= tasks)
+        throw JobError(fmt::format("corrupt item results: task {} of {}", b.header.task, tasks));
       blocks[b.header.task] = b;
     });
   }
   std::vector<R> result;
   result.reserve(items);
   for (std::size_t t = 0; t < tasks; ++t) {
-    if (blocks[t].results == nullptr) throw Error(fmt::format("map: the results of task {} are missing", t));
-    blocks[t].template decode<R>([&result](R r) { result.push_back(std::move(r)); });
+    if (blocks[t].results == nullptr) throw JobError(fmt::format("map: the results of task {} are missing", t));
+    // Each item gives one result: a block that claims more is bad bytes (and would grow the
+    // result without bound with a Codec that reads no bytes).
+    if (blocks[t].header.results > items - result.size()) {
+      throw JobError(fmt::format("corrupt item results: task {} claims {} results, beyond the {} items", t,
+                                 blocks[t].header.results, items));
+    }
+    ItemBlock block = blocks[t];
+    PaddedBytes padded;  // a user's read() may go past the block: give it room that is ours
+    if constexpr (!trusted_codec<R>) block.results = padded.pad({block.results, block.header.bytes}, 0).data();
+    block.template decode<R>([&result](R r) { result.push_back(std::move(r)); });
+  }
+  if (result.size() != items) {
+    throw JobError(fmt::format("corrupt item results: {} results for {} items", result.size(), items));
   }
   return result;
 }

@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "mapreduce/codec.hpp"
+#include "mapreduce/detail/codec_guard.hpp"
 #include "mapreduce/detail/radix_sort.hpp"
 #include "mapreduce/detail/run_format.hpp"
 #include "mapreduce/error.hpp"
@@ -78,14 +79,16 @@ class KeyGrouper {
         for (; j < refs.size() && (refs[j].key >> task_bits) == top; ++j) {
           if (j + ahead < refs.size()) __builtin_prefetch(refs[j + ahead].at);
           const char* r = refs[j].at;
+          const char* const end = record_end(r);
           const char* p = r + run_record::tagged_head;
-          const View key = KeyTraits<K>::read(p);
+          const View key = read_key<K>(p, end, what);
           if (run_record::hash(r) != first_hash || !KeyTraits<K>::equal(key, first)) {
             one_key = false;
             break;
           }
-          values.push_back(Codec<V>::read(p));
-          if (p != r + run_record::tagged_head + run_record::body(r)) throw_overrun("map run");
+          const char* const value = p;
+          values.push_back(read_value<V>(p, end, what));
+          check_value_end<V>(value, p, end, what);
         }
         if (one_key) {
           f(first, std::span<const V>(values));
@@ -100,30 +103,39 @@ class KeyGrouper {
   }
 
  private:
+  static constexpr ReadSite what = read_site<K, V>("map run", true);
+
+  // The end of a record that collect() checked lies inside its run.
+  static const char* record_end(const char* record) noexcept {
+    return record + run_record::tagged_head + run_record::body(record);
+  }
   static View key_of(const char* record) {
     const char* p = record + run_record::tagged_head;
-    return KeyTraits<K>::read(p);
+    return read_key<K>(p, record_end(record), what);
   }
 
   // References to the records of hash range `range`, in run order. Checks every record's
-  // head and size against its run, so the reads that follow stay inside the segment.
+  // head and size against its run, so the reads that follow stay inside the segment, and
+  // the number of records against what the runs' headers said.
   void collect(std::uint32_t range, std::vector<RecordRef>& refs) const {
     constexpr std::uint64_t task_mask = (std::uint64_t(1) << task_bits) - 1;
+    std::uint64_t records = 0;
     for (const std::string_view run : runs_) {
       const char* at = run.data();
       const char* const end = run.data() + run.size();
-      while (at != end) {
+      for (; at != end; ++records) {
         if (static_cast<std::size_t>(end - at) < run_record::tagged_head ||
             static_cast<std::size_t>(end - at) - run_record::tagged_head < run_record::body(at)) {
-          throw_overrun("map run");
+          throw_corrupt(what, "a record runs past the end of its run");
         }
         const std::uint64_t hash = run_record::hash(at);
         const std::uint32_t task = run_record::task(at);
-        if (task > task_mask) throw Error(fmt::format("corrupt map run: task {} out of range", task));
+        if (task > task_mask) throw_corrupt(what, fmt::format("task {} out of range", task));
         if (ranges_ == 1 || range_of(hash) == range) refs.push_back(RecordRef{(hash & ~task_mask) | task, at});
         at += run_record::tagged_head + run_record::body(at);
       }
     }
+    if (records != records_) throw_corrupt(what, fmt::format("{} records where {} were written", records, records_));
   }
 
   // Which of the ranges a hash falls in: the hash's place within its partition, scaled. It
@@ -148,8 +160,8 @@ class KeyGrouper {
     entries.reserve(block.size());
     for (const RecordRef& r : block) {
       const char* p = r.at + run_record::tagged_head;
-      const View key = KeyTraits<K>::read(p);
-      entries.push_back(Entry{run_record::hash(r.at), key, p, r.at + run_record::tagged_head + run_record::body(r.at)});
+      const View key = read_key<K>(p, record_end(r.at), what);
+      entries.push_back(Entry{run_record::hash(r.at), key, p, record_end(r.at)});
     }
     std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
       if (a.hash != b.hash) return a.hash < b.hash;
@@ -163,8 +175,8 @@ class KeyGrouper {
              KeyTraits<K>::equal(entries[j].key, entries[i].key);
            ++j) {
         const char* p = entries[j].value;
-        values.push_back(Codec<V>::read(p));
-        if (p != entries[j].end) throw_overrun("map run");
+        values.push_back(read_value<V>(p, entries[j].end, what));
+        check_value_end<V>(entries[j].value, p, entries[j].end, what);
       }
       f(entries[i].key, std::span<const V>(values));
       i = j;

@@ -14,45 +14,13 @@
 #include <fmt/format.h>
 
 #include "mapreduce/codec.hpp"
+#include "mapreduce/detail/codec_guard.hpp"
 #include "mapreduce/detail/run_format.hpp"
 #include "mapreduce/error.hpp"
 #include "mapreduce/key.hpp"
 #include "mapreduce/partition.hpp"
 
 namespace mapreduce::detail {
-
-// A byte buffer that grows without zeroing what it adds (std::vector<char>::resize would
-// write every byte twice).
-class ByteBuffer {
- public:
-  // n more bytes at the end; returns where they start.
-  char* extend(std::size_t n) {
-    if (n > capacity_ - size_) grow(n);
-    char* p = data_.get() + size_;
-    size_ += n;
-    return p;
-  }
-  void clear() noexcept { size_ = 0; }
-  // Room for n bytes without growing (address space: pages are touched as they are written).
-  void reserve(std::size_t n) {
-    if (n > capacity_) grow(n - size_);
-  }
-  [[nodiscard]] const char* data() const noexcept { return data_.get(); }
-  [[nodiscard]] std::size_t size() const noexcept { return size_; }
-  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
-
- private:
-  void grow(std::size_t n) {
-    const std::size_t want = std::max({capacity_ * 2, size_ + n, std::size_t(1) << 16});
-    auto bigger = std::make_unique_for_overwrite<char[]>(want);
-    if (size_ != 0) std::memcpy(bigger.get(), data_.get(), size_);
-    data_ = std::move(bigger);
-    capacity_ = want;
-  }
-  std::unique_ptr<char[]> data_;
-  std::size_t size_ = 0;
-  std::size_t capacity_ = 0;
-};
 
 template <class K, class V>
 class RecordBuffer {
@@ -73,23 +41,29 @@ class RecordBuffer {
   void set_task(std::uint32_t task) noexcept { task_ = task; }
 
   [[gnu::always_inline]] inline void add(std::uint64_t hash, View key, const V& value) {
-    const std::size_t body = KeyTraits<K>::size(key) + Codec<V>::size(value);
+    const std::size_t key_bytes = KeyTraits<K>::size(key), value_bytes = Codec<V>::size(value);
+    const std::size_t body = key_bytes + value_bytes;
     if (body > UINT32_MAX) throw Error("a key and value of over 4 GiB cannot be shuffled");
     const std::uint32_t part = partition_of(hash, static_cast<std::uint32_t>(runs_.size()));
+    // The buffer keeps codec_slack bytes after the record: a user's write() that overruns
+    // its size() a little is caught by write_key_value before it reaches memory not ours.
     char* p = runs_[part].extend(run_record::tagged_head + body);
     char* const start = run_record::write_head(p, hash, task_, static_cast<std::uint32_t>(body));
-    char* const end = Codec<V>::write(KeyTraits<K>::write(start, key), value);
-    if (end != start + body) throw_codec_mismatch(end - (start + static_cast<std::ptrdiff_t>(body)));
+    write_key_value<K, V>(start, key, key_bytes, value, value_bytes);
     ++counts_[part];
     bytes_ += run_record::tagged_head + body;
   }
 
   [[nodiscard]] bool empty() const noexcept { return bytes_ == 0; }
   [[nodiscard]] std::size_t memory_bytes() const noexcept { return bytes_; }
-  // The bytes of the run set write_run_set() makes.
-  [[nodiscard]] std::size_t run_set_bytes() const { return run_set_offsets(run_bytes()).back(); }
+  // The bytes of the run set write_run_set() makes: with a user's Codec or KeyTraits,
+  // codec_slack more after the last run, so that a reducer's read() that overruns a record
+  // of it a little stays in the segment.
+  [[nodiscard]] std::size_t run_set_bytes() const {
+    return run_set_offsets(run_bytes()).back() + (trusted_key<K> && trusted_codec<V> ? 0 : codec_slack);
+  }
 
-  // Writes every record held, as a run set, at `base` (run_set_bytes() of them); then starts
+  // Writes every record held, as a run set, at `base` (run_set_bytes() of room); then starts
   // empty again, keeping its buffers.
   void write_run_set(char* base) {
     const std::vector<std::uint64_t> offsets = run_set_offsets(run_bytes());
@@ -107,11 +81,6 @@ class RecordBuffer {
     std::vector<std::uint64_t> bytes(runs_.size());
     for (std::size_t p = 0; p < runs_.size(); ++p) bytes[p] = runs_[p].size();
     return bytes;
-  }
-
-  [[noreturn, gnu::cold]] static void throw_codec_mismatch(std::ptrdiff_t off) {
-    throw Error(fmt::format("Codec mismatch: writing a key and value went {} bytes {} what size() said",
-                            off < 0 ? -off : off, off < 0 ? "short of" : "past"));
   }
 
   std::vector<ByteBuffer> runs_;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -15,6 +16,7 @@
 
 #include "mapreduce/codec.hpp"
 #include "mapreduce/combiner.hpp"
+#include "mapreduce/detail/codec_guard.hpp"
 #include "mapreduce/detail/key_grouper.hpp"
 #include "mapreduce/detail/pairs_format.hpp"
 #include "mapreduce/detail/phase.hpp"
@@ -29,8 +31,17 @@ template <class K, class Out, class Pairs>
 void publish_pairs(WorkerLink& link, std::uint64_t tag, const Pairs& pairs) {
   const std::size_t bytes = pairs_bytes<K, Out>(pairs);
   SharedSegment segment = link.create_segment(bytes);
-  if (write_pairs<K, Out>(segment.data(), pairs) != segment.data() + bytes) {
-    throw Error("Codec mismatch: the reduced pairs' write() did not write what size() said");
+  if constexpr (trusted_key<K> && trusted_codec<Out>) {
+    write_pairs<K, Out>(segment.data(), pairs);
+  } else {
+    // A user's write() gets room after each record (codec_guard.hpp), which the segment,
+    // sized exactly for its reader, has not: write to a buffer, checked, then copy.
+    ByteBuffer buffer;
+    buffer.reserve(bytes);
+    if (write_pairs<K, Out>(buffer.data(), pairs) != buffer.data() + bytes) {
+      throw_unstable_size<K, Out>();
+    }
+    std::memcpy(segment.data(), buffer.data(), bytes);
   }
   link.publish(segment, tag);
 }
@@ -81,19 +92,44 @@ class ReduceWork final : public PhaseWork {
   }
 
  private:
+  // The run of partition p in run set i; with a user's Codec, one followed by codec_slack
+  // readable bytes (a padded copy, kept in `padded`, where the segment has fewer after it).
+  std::string_view run_of(std::size_t i, std::uint32_t p, PaddedBytes& padded) const {
+    const std::string_view run = views_[i].run(p);
+    if constexpr (trusted_key<K> && trusted_codec<V>) {
+      (void)padded;
+      return run;
+    } else {
+      return padded.pad(run, views_[i].size() - static_cast<std::size_t>(views_[i].offset(p + 1)));
+    }
+  }
+
   void reduce_combining(std::uint32_t p, std::uint64_t n, WorkerLink& link) {
+    static constexpr ReadSite what = read_site<K, V>("map run");
     CombineTable<K, V, false> table(n);
     auto combine = [this](const V& a, const V& b) -> V { return reducer_(a, b); };
-    for (const auto& v : views_) {
-      const std::string_view run = v.run(p);
+    PaddedBytes padded;  // keys are views into the runs: their copies live until the pairs are written
+    for (std::size_t i = 0; i < views_.size(); ++i) {
+      const std::string_view run = run_of(i, p, padded);
       const char* const end = run.data() + run.size();
-      for (const char* r = run.data(); r < end;) {
+      std::uint64_t records = 0;
+      for (const char* r = run.data(); r < end; ++records) {
+        if (static_cast<std::size_t>(end - r) < run_record::untagged_head) [[unlikely]] {
+          throw_corrupt(what, "a record runs past its end");
+        }
         const std::uint64_t hash = run_record::hash(r);
+        // 0 marks an empty slot of the table: no key hashes to it, only bad bytes do.
+        if (hash == 0) [[unlikely]]
+          throw_corrupt(what, "a record with hash 0, which no KeyTraits::hash may give");
         r += run_record::untagged_head;
-        const View key = KeyTraits<K>::read(r);  // in place: a view into the shared run
-        const V value = Codec<V>::read(r);
-        if (r > end) throw_overrun("map run");
+        const View key = read_key<K>(r, end, what);  // in place: a view into the shared run
+        const V value = read_value<V>(r, end, what);
         table.add(hash, key, value, combine);
+      }
+      // A read() that stops short of its value shifts every record after it: caught here
+      // at the latest, if no length on the way was out of bounds.
+      if (records != views_[i].count(p)) [[unlikely]] {
+        throw_corrupt(what, fmt::format("{} records where {} were written", records, views_[i].count(p)));
       }
     }
     std::vector<std::pair<View, const V&>> pairs;
@@ -105,8 +141,9 @@ class ReduceWork final : public PhaseWork {
 
   // The partition's records sorted at once, by (hash, task), and grouped (key_grouper.hpp).
   void reduce_grouping(std::uint32_t p, std::uint64_t n, WorkerLink& link) {
+    PaddedBytes padded;  // keys are views into the runs: their copies live until the pairs are written
     std::vector<std::string_view> runs;
-    for (const auto& v : views_) runs.push_back(v.run(p));
+    for (std::size_t i = 0; i < views_.size(); ++i) runs.push_back(run_of(i, p, padded));
     std::vector<std::pair<View, Out>> pairs;
     KeyGrouper<K, V>(std::move(runs), views_.front().partitions(), n, group_memory_)
         .for_each_group(group_buffers_,
@@ -124,13 +161,17 @@ class ReduceWork final : public PhaseWork {
 };
 
 // Decodes reduced partitions (pairs_format.hpp) into the result, in the order given.
+// `partitions` need no bytes after them: with a user's Codec, each is copied with room
+// after it (codec_guard.hpp) before it is read.
 template <class K, class Out>
 std::vector<std::pair<K, Out>> decode_pairs(const std::vector<std::string_view>& partitions) {
   std::uint64_t total = 0;
   for (const std::string_view p : partitions) total += PairsView<K, Out>(p.data(), p.size()).count();
   std::vector<std::pair<K, Out>> result;
   result.reserve(total);
-  for (const std::string_view p : partitions) {
+  for (std::string_view p : partitions) {
+    PaddedBytes padded;
+    if constexpr (!PairsView<K, Out>::trusted) p = padded.pad(p, 0);
     PairsView<K, Out>(p.data(), p.size()).for_each([&result](auto key, Out value) {
       result.emplace_back(KeyTraits<K>::own(key), std::move(value));
     });

@@ -104,16 +104,17 @@ inline void write_run_set_header(char* base, bool tagged, const std::vector<std:
 class RunSetView {
  public:
   RunSetView(const char* data, std::size_t size) : data_(data), size_(size) {
-    if (size < sizeof(RunSetHeader)) throw Error(fmt::format("corrupt run set: {} bytes, too small", size));
+    if (size < sizeof(RunSetHeader)) throw JobError(fmt::format("corrupt run set: {} bytes, too small", size));
     std::memcpy(&header_, data, sizeof(header_));
     if (header_.magic != run_set_magic || header_.partitions > (std::uint32_t(1) << 24) ||
         size < run_set_header_bytes(header_.partitions)) {
-      throw Error("corrupt run set: bad header");
+      throw JobError("corrupt run set: bad header");
     }
     std::uint64_t previous = run_set_header_bytes(header_.partitions);
     for (std::uint32_t p = 0; p <= header_.partitions; ++p) {
       const std::uint64_t at = offset(p);
-      if (at < previous || at > size) throw Error(fmt::format("corrupt run set: run {} lies outside the segment", p));
+      if (at < previous || at > size)
+        throw JobError(fmt::format("corrupt run set: run {} lies outside the segment", p));
       previous = at;
     }
   }
@@ -136,10 +137,5 @@ class RunSetView {
   std::size_t size_;
   RunSetHeader header_{};
 };
-
-// A record decoded past the end of its run: a Codec or KeyTraits read more than was written.
-[[noreturn, gnu::cold]] inline void throw_overrun(const char* what) {
-  throw Error(fmt::format("corrupt {}: a record runs past its end (does a Codec's read() match its write()?)", what));
-}
 
 }  // namespace mapreduce::detail
