@@ -43,8 +43,8 @@ bool send_message(int sock, Kind kind, std::uint64_t a, std::uint64_t b, std::st
   }
 }
 
-// Receives one message; false when the peer has closed its end (it exited or died).
-bool recv_message(int sock, Message& m, UniqueFd* fd_out) {
+namespace {
+Receive receive(int sock, Message& m, UniqueFd* fd_out, int flags) {
   iovec iov{&m, sizeof(Message)};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -54,13 +54,14 @@ bool recv_message(int sock, Message& m, UniqueFd* fd_out) {
   msg.msg_controllen = sizeof(control);
   ssize_t n;
   for (;;) {
-    n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | flags);
     if (n >= 0) break;
     if (errno == EINTR) continue;
-    if (errno == ECONNRESET) return false;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Receive::empty;
+    if (errno == ECONNRESET) return Receive::closed;
     throw Error(fmt::format("worker channel: receive failed: {}", std::strerror(errno)));
   }
-  if (n == 0) return false;
+  if (n == 0) return Receive::closed;
   if ((msg.msg_flags & MSG_CTRUNC) != 0) {
     throw Error("worker channel: a segment's descriptor was dropped: too many open files (raise RLIMIT_NOFILE)");
   }
@@ -79,7 +80,13 @@ bool recv_message(int sock, Message& m, UniqueFd* fd_out) {
       sizeof(MessageHeader) + m.h.text_len != static_cast<std::size_t>(n)) {
     throw Error("worker channel: malformed message");
   }
-  return true;
+  return Receive::message;
 }
+}  // namespace
+
+// Receives one message; false when the peer has closed its end (it exited or died).
+bool recv_message(int sock, Message& m, UniqueFd* fd_out) { return receive(sock, m, fd_out, 0) == Receive::message; }
+
+Receive try_recv_message(int sock, Message& m, UniqueFd* fd_out) { return receive(sock, m, fd_out, MSG_DONTWAIT); }
 
 }  // namespace mapreduce::detail

@@ -52,4 +52,8 @@ bool send_message(int sock, Kind kind, std::uint64_t a, std::uint64_t b, std::st
 // Throws Error on a malformed message or a dropped descriptor.
 bool recv_message(int sock, Message& m, UniqueFd* fd_out);
 
+enum class Receive { message, closed, empty };
+// As recv_message, without waiting: `empty` when no message is queued.
+Receive try_recv_message(int sock, Message& m, UniqueFd* fd_out);
+
 }  // namespace mapreduce::detail

@@ -5,7 +5,9 @@
 
 #include <cstdlib>
 #include <exception>
+#include <iterator>
 #include <memory>
+#include <new>
 #include <typeinfo>
 
 #include <fmt/format.h>
@@ -30,6 +32,30 @@ bool current_is_input_error() {
   } catch (...) {
     return false;
   }
+}
+
+bool current_is_bad_alloc() {
+  try {
+    throw;
+  } catch (const std::bad_alloc&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+std::string describe_bytes(std::uint64_t bytes) {
+  static constexpr const char* units[] = {"KiB", "MiB", "GiB", "TiB"};
+  if (bytes < 1024) return fmt::format("{} bytes", bytes);
+  double v = static_cast<double>(bytes) / 1024;
+  std::size_t u = 0;
+  while (v >= 1024 && u + 1 < std::size(units)) {
+    v /= 1024;
+    ++u;
+  }
+  return v == static_cast<double>(static_cast<std::uint64_t>(v))
+             ? fmt::format("{} {}", static_cast<std::uint64_t>(v), units[u])
+             : fmt::format("{:.1f} {}", v, units[u]);
 }
 
 // "std::runtime_error: what" for the exception being handled.

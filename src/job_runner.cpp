@@ -1,8 +1,6 @@
 // The settings and statistics of the job runner. See detail/job_runner.hpp.
 #include "mapreduce/detail/job_runner.hpp"
 
-#include <sys/resource.h>
-
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -15,15 +13,6 @@ namespace mapreduce::detail {
 namespace {
 constexpr unsigned max_workers = 1024;
 constexpr unsigned max_partitions = 1u << 16;
-// Every segment of a job is a descriptor the parent holds until the job ends, and a job
-// that spills can have many: let the soft limit rise to the hard one, as a server would.
-void raise_open_file_limit() noexcept {
-  rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-    lim.rlim_cur = lim.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &lim);
-  }
-}
 }  // namespace
 
 JobRunner::JobRunner(const PoolOptions& options)
@@ -36,7 +25,6 @@ JobRunner::JobRunner(const PoolOptions& options)
   if (workers_ > max_workers) {
     throw OptionsError(fmt::format("workers must be between 1 and {}, not {}", max_workers, workers_));
   }
-  raise_open_file_limit();
   if (options.max_attempts == 0) throw OptionsError("max_attempts must be at least 1");
   if (!(options.task_timeout_seconds >= 0 && options.task_timeout_seconds <= 1e9)) {
     throw OptionsError("task_timeout_seconds must be between 0 (no limit) and 1e9");
@@ -97,6 +85,9 @@ PhaseConfig JobRunner::phase(const char* name, std::size_t shm_in_use, bool comb
   c.before_task = &options_.before_task;
   c.progress = &options_.progress;
   c.output = options_.worker_output;
+  c.keep_descriptors = &options_.keep_descriptors;
+  c.worker_memory = options_.worker_memory;
+  c.host_threads_fork_safe = options_.host_threads_fork_safe;
   return c;
 }
 
@@ -107,6 +98,7 @@ void JobRunner::record_stats(const PhaseOutcome& mapped, const PhaseOutcome& red
   stats_.shared_bytes = mapped.shm_bytes + reduced.shm_bytes;
   stats_.spilled_bytes = mapped.spilled_bytes + reduced.spilled_bytes;
   stats_.retries = mapped.retries + reduced.retries;
+  stats_.memory_failures = mapped.memory_failures + reduced.memory_failures;
   stats_.map_workers = mapped.workers;
   stats_.reduce_workers = reduced.workers;
   stats_.split_seconds = seconds(t.start, t.map);

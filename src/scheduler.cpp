@@ -12,6 +12,8 @@
 #include <cstring>
 #include <deque>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -19,6 +21,7 @@
 #include "child_process.hpp"
 #include "control_block.hpp"
 #include "mapreduce/detail/phase.hpp"
+#include "mapreduce/detail/system.hpp"
 #include "mapreduce/detail/task_ledger.hpp"
 #include "mapreduce/error.hpp"
 #include "mapreduce/interrupt.hpp"
@@ -36,6 +39,7 @@ using Clock = std::chrono::steady_clock;
 struct Worker {
   ChildProcess process;
   UniqueFd socket;
+  UniqueFd pidfd;            // readable once it has ended (when the kernel has pidfd_open)
   std::size_t slot = 0;      // its slot in the ledger
   std::size_t seat = 0;      // its board in the control block (seats() when none)
   unsigned id = 0;           // 1, 2...: for the prefix of its output lines
@@ -50,7 +54,7 @@ struct Worker {
 class Scheduler {
  public:
   Scheduler(std::size_t tasks, PhaseWork& work, const PhaseConfig& config)
-      : work_(work), config_(config),
+      : gate_(config), work_(work), config_(config),
         label_(config.job.empty() ? std::string(config.name) : config.job + ": " + config.name),
         ledger_(LedgerLimits{tasks, config.workers, config.max_attempts, config.max_tasks_per_worker, config.window,
                              config.ordered},
@@ -62,6 +66,12 @@ class Scheduler {
         started_(Clock::now()) {}
 
   void start() {
+    work_.descriptors(keep_);
+    SharedDescriptors::all(keep_);
+    if (config_.keep_descriptors != nullptr) {
+      keep_.insert(keep_.end(), config_.keep_descriptors->begin(), config_.keep_descriptors->end());
+    }
+    for (const int fd : keep_) note_descriptor(fd);
     if (reporting()) {
       for (std::size_t t = 0; t < ledger_.tasks(); ++t) bytes_total_ += work_.task_bytes(t);
       report();
@@ -88,6 +98,8 @@ class Scheduler {
         if (running(w) && w.deadline != Clock::time_point::max()) w.deadline += away;
       }
     }
+    // Segments arrive as descriptors: the limit on them rises before a receive could fail.
+    ensure_descriptor_headroom(highest_fd_, 16 + 8 * static_cast<int>(live_));
     fds_.clear();
     polled_.clear();
     const int interrupt = interrupt_fd();
@@ -104,6 +116,12 @@ class Scheduler {
       if (w.socket) {
         fds_.push_back(pollfd{w.socket.get(), POLLIN, 0});
         polled_.push_back(Polled{&w, nullptr});
+        // Its end, seen even when another process holds a copy of its socket (a process
+        // the worker forked), which would keep EOF from ever coming.
+        if (w.pidfd) {
+          fds_.push_back(pollfd{w.pidfd.get(), POLLIN, 0});
+          polled_.push_back(Polled{&w, nullptr, true});
+        }
       }
     }
     if (::poll(fds_.data(), fds_.size(), poll_timeout_ms()) < 0) {
@@ -118,7 +136,9 @@ class Scheduler {
     for (std::size_t k = 0; k < polled_.size(); ++k) {
       if (fds_[base + k].revents == 0) continue;
       Worker& w = *polled_[k].worker;
-      if (polled_[k].pipe != nullptr) {
+      if (polled_[k].exited) {
+        if (w.socket) drain_and_end(w);
+      } else if (polled_[k].pipe != nullptr) {
         if (polled_[k].pipe->fd) relay_.forward(*polled_[k].pipe, source(w));
       } else if (w.socket) {
         // What the worker wrote before this message is in its pipes by now, whether or not
@@ -155,8 +175,36 @@ class Scheduler {
  private:
   struct Polled {
     Worker* worker;
-    OutputPipe* pipe;  // null: the worker's socket
+    OutputPipe* pipe;     // null: the worker's socket, or its pidfd
+    bool exited = false;  // its pidfd
   };
+
+  // Only one thread forks at a time, and never in a process with other threads unless the
+  // caller vouched for them: a child of fork() has only the forking thread, and a lock
+  // another thread held stays locked in it for good. Checked before any fork, so a job
+  // that cannot start fails at once instead of hanging in its workers.
+  class ForkGate {
+   public:
+    explicit ForkGate(const PhaseConfig& config);
+    ~ForkGate();
+    ForkGate(const ForkGate&) = delete;
+    ForkGate& operator=(const ForkGate&) = delete;
+  };
+
+  void note_descriptor(int fd) noexcept { highest_fd_ = std::max(highest_fd_, fd); }
+
+  // The worker has ended (its pidfd says so): what it sent before is still in its socket,
+  // and is handled first; then it is reaped, whether or not EOF ever comes.
+  void drain_and_end(Worker& w) {
+    UniqueFd received;
+    for (;;) {
+      const Receive r = try_recv_message(w.socket.get(), *msg_, &received);
+      if (r != Receive::message) break;
+      dispatch(w, *msg_, received);
+      if (!w.socket) return;
+    }
+    ended(w);
+  }
 
   bool running(const Worker& w) const noexcept { return w.socket && ledger_.task_of(w.slot) != no_task; }
   LineSource source(const Worker& w) const noexcept { return {w.id, ledger_.task_of(w.slot)}; }
@@ -171,18 +219,16 @@ class Scheduler {
     const std::size_t seat = control_.take_seat();
     SeatRelease seat_guard{control_, seat};  // back if the fork or what follows throws
     WorkerBoard* board = seat < control_.seats() ? &control_.board(seat) : nullptr;
-    ForkedWorker forked = fork_worker(
-        config_.output != WorkerOutput::inherit,
-        [this] {
-          for (auto& w : workers_) {
-            ::close(w.socket.release());
-            for (auto& o : w.output) ::close(o.fd.release());
-          }
-        },
-        [this, board](int channel) { worker_main(channel, work_, config_, parent_, board); });
+    ensure_descriptor_headroom(highest_fd_, 16 + 8 * static_cast<int>(live_));
+    ForkedWorker forked = fork_worker(config_.output != WorkerOutput::inherit, keep_, [this, board](int channel) {
+      worker_main(channel, work_, config_, parent_, board);
+    });
     Worker& w = workers_.emplace_back();
     w.process = std::move(forked.process);
     w.socket = std::move(forked.socket);
+    w.pidfd = std::move(forked.pidfd);
+    note_descriptor(w.socket.get());
+    note_descriptor(w.pidfd.get());
     w.slot = ledger_.add_worker();
     w.seat = std::exchange(seat_guard.seat, control_.seats());
     w.id = ++out_.workers;
@@ -190,6 +236,7 @@ class Scheduler {
       if (!forked.output[i]) continue;
       w.output[i].fd = std::move(forked.output[i]);
       w.output[i].target = i + 1;
+      note_descriptor(w.output[i].fd.get());
     }
     ++live_;
     assign(w);
@@ -245,6 +292,11 @@ class Scheduler {
       ended(w);
       return;
     }
+    dispatch(w, msg, received);
+  }
+
+  void dispatch(Worker& w, Message& msg, UniqueFd& received) {
+    if (received) note_descriptor(received.get());
     switch (msg.h.kind) {
       case Kind::done: {
         out_.records += msg.h.b;
@@ -292,6 +344,12 @@ class Scheduler {
       }
       case Kind::failed:
         if (msg.h.c == 1) throw InputError(std::string(msg.body()));
+        if (msg.h.c == 2 && msg.h.a != no_task) {
+          // Past the worker memory limit: an attempt like a crash, counted apart.
+          ++out_.memory_failures;
+          w.failure = std::string(msg.body());  // the worker exits next; ended() retries
+          break;
+        }
         if (config_.retry_exceptions && msg.h.a != no_task) {
           w.failure = std::string(msg.body());  // the worker exits next; ended() retries
         } else {
@@ -328,6 +386,7 @@ class Scheduler {
     const pid_t pid = w.process.pid();
     const int status = w.process.wait();
     w.socket.reset();
+    w.pidfd.reset();
     // What it wrote before it ended is in its pipes now; a process it started may still
     // hold them open, so read what is there and stop at that.
     for (auto& o : w.output) relay_.drain(o, source(w));
@@ -361,7 +420,9 @@ class Scheduler {
                   describe_wait_status(status)});
   }
 
-  DefaultSigchld sigchld_;  // first: in force before any worker is forked, until all are reaped
+  ForkGate gate_;           // first: checked before anything else is made
+  DefaultSigchld sigchld_;  // in force before any worker is forked, until all are reaped
+  DescriptorLimitScope descriptor_limit_;
   PhaseWork& work_;
   const PhaseConfig& config_;
   std::string label_;  // "map", or "count words: map" for a named job
@@ -383,7 +444,79 @@ class Scheduler {
   bool stepped_ = false;
   Clock::time_point last_step_{};
   std::int64_t woke_ns_ = 0;  // when the last poll returned (steady_ns)
+  std::vector<int> keep_;     // the descriptors a worker keeps besides its own
+  int highest_fd_ = 2;
 };
+
+namespace {
+std::mutex shared_descriptors_mutex;
+std::vector<int> shared_descriptors;  // as registered, with repeats for descriptors held twice
+}  // namespace
+
+SharedDescriptors::SharedDescriptors(std::vector<int> fds) : fds_(std::move(fds)) {
+  const std::lock_guard lock(shared_descriptors_mutex);
+  shared_descriptors.insert(shared_descriptors.end(), fds_.begin(), fds_.end());
+}
+
+SharedDescriptors& SharedDescriptors::operator=(SharedDescriptors&& o) noexcept {
+  if (this != &o) {
+    unregister();
+    fds_ = std::exchange(o.fds_, {});
+  }
+  return *this;
+}
+
+SharedDescriptors::~SharedDescriptors() { unregister(); }
+
+void SharedDescriptors::unregister() noexcept {
+  const std::lock_guard lock(shared_descriptors_mutex);
+  for (const int fd : fds_) {
+    const auto it = std::find(shared_descriptors.begin(), shared_descriptors.end(), fd);
+    if (it != shared_descriptors.end()) shared_descriptors.erase(it);
+  }
+  fds_.clear();
+}
+
+void SharedDescriptors::all(std::vector<int>& keep) {
+  const std::lock_guard lock(shared_descriptors_mutex);
+  keep.insert(keep.end(), shared_descriptors.begin(), shared_descriptors.end());
+}
+
+namespace {
+std::mutex fork_gate_mutex;
+std::thread::id fork_gate_owner;
+unsigned fork_gate_depth = 0;
+}  // namespace
+
+Scheduler::ForkGate::ForkGate(const PhaseConfig& config) {
+  if (!config.host_threads_fork_safe) {
+    const unsigned threads = count_threads();
+    if (threads > 1) {
+      throw ThreadsError(fmt::format(
+          "cannot start the {} phase: this process has {} threads, and a worker forked now could wait forever on a "
+          "lock one of them holds; start a mapreduce::ForkServer before the threads and run the job through it, or "
+          "set PoolOptions::host_threads_fork_safe if the workers never take a lock those threads use",
+          config.name, threads));
+    }
+  }
+  const std::lock_guard lock(fork_gate_mutex);
+  // The same thread may nest (a job while its imap stream lives): its workers close what
+  // they inherit of the other's. Another thread's job would fork beside this one's.
+  if (fork_gate_depth != 0 && fork_gate_owner != std::this_thread::get_id()) {
+    throw JobError(
+        fmt::format("cannot start the {} phase: another thread of this process is running a job, and a "
+                    "process runs its jobs one thread at a time; run concurrent jobs through a "
+                    "mapreduce::ForkServer, where each gets a process of its own",
+                    config.name));
+  }
+  fork_gate_owner = std::this_thread::get_id();
+  ++fork_gate_depth;
+}
+
+Scheduler::ForkGate::~ForkGate() {
+  const std::lock_guard lock(fork_gate_mutex);
+  if (--fork_gate_depth == 0) fork_gate_owner = std::thread::id();
+}
 
 PhaseOutcome run_phase(std::size_t tasks, PhaseWork& work, const PhaseConfig& config) {
   if (tasks == 0) return {};

@@ -1,13 +1,18 @@
 // System queries for the engine's defaults, and wait statuses in words.
 #include "mapreduce/detail/system.hpp"
 
+#include <dirent.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -28,15 +33,33 @@ std::string describe_wait_status(int status) {
 
 namespace detail {
 
+namespace {
+std::optional<std::string> read_file(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return std::nullopt;
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+}  // namespace
+
 unsigned available_cpus() noexcept {
+  unsigned cpus = 0;
   cpu_set_t set;
   CPU_ZERO(&set);
-  if (::sched_getaffinity(0, sizeof(set), &set) == 0) {
-    const int n = CPU_COUNT(&set);
-    if (n > 0) return static_cast<unsigned>(n);
+  if (::sched_getaffinity(0, sizeof(set), &set) == 0) cpus = static_cast<unsigned>(std::max(0, CPU_COUNT(&set)));
+  if (cpus == 0) {
+    const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+    cpus = n > 0 ? static_cast<unsigned>(n) : 1;
   }
-  const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
-  return n > 0 ? static_cast<unsigned>(n) : 1;
+  try {
+    // A quota of 1.5 CPUs is 2 workers: the half CPU is still time a worker can use.
+    const auto self = read_file("/proc/self/cgroup");
+    const double quota = self ? cgroup_cpu_limit(*self, read_file) : 0;
+    if (quota > 0 && quota < double(cpus)) cpus = std::max(1u, static_cast<unsigned>(std::ceil(quota)));
+  } catch (...) {  // no cgroup to read: the affinity mask it is
+  }
+  return cpus;
 }
 
 namespace {
@@ -57,14 +80,15 @@ std::uint64_t parse_limit(const std::optional<std::string>& text) {
 }
 }  // namespace
 
-std::uint64_t cgroup_memory_limit(const std::string& proc_self_cgroup,
-                                  const std::function<std::optional<std::string>(const std::string&)>& read) {
-  std::uint64_t lowest = 0;
-  auto consider = [&](const std::string& mount, std::string path, const char* file) {
-    // The cgroup and every one above it, up to the mount's root: each one's limit applies.
+namespace {
+// Calls visit(directory) for the cgroup that `proc_self_cgroup` names for `controller`
+// (v1), or for the unified hierarchy (v2, when `controller` is null), and for every cgroup
+// above it up to its mount's root: a limit set on any of them applies.
+template <class Visit>
+void for_each_cgroup(const std::string& proc_self_cgroup, const char* controller, Visit&& visit) {
+  auto walk = [&](const std::string& mount, std::string path) {
     for (;;) {
-      const std::uint64_t v = parse_limit(read(mount + path + (path == "/" ? "" : "/") + file));
-      if (v != 0 && (lowest == 0 || v < lowest)) lowest = v;
+      visit(mount + path + (path == "/" ? "" : "/"));
       if (path == "/" || path.empty()) break;
       const auto slash = path.find_last_of('/');
       path = slash == 0 ? "/" : path.substr(0, slash);
@@ -84,18 +108,75 @@ std::uint64_t cgroup_memory_limit(const std::string& proc_self_cgroup,
     const std::string path = line.substr(c2 + 1);
     if (path.empty() || path[0] != '/') continue;
     if (line.compare(0, c1, "0") == 0 && controllers.empty()) {
-      consider("/sys/fs/cgroup", path, "memory.max");
-    } else {
-      for (std::size_t b = 0; b <= controllers.size();) {
-        auto e = controllers.find(',', b);
-        if (e == std::string::npos) e = controllers.size();
-        if (controllers.compare(b, e - b, "memory") == 0)
-          consider("/sys/fs/cgroup/memory", path, "memory.limit_in_bytes");
-        b = e + 1;
+      if (controller == nullptr) walk("/sys/fs/cgroup", path);
+      continue;
+    }
+    if (controller == nullptr) continue;
+    for (std::size_t b = 0; b <= controllers.size();) {
+      auto e = controllers.find(',', b);
+      if (e == std::string::npos) e = controllers.size();
+      if (controllers.compare(b, e - b, controller) == 0) {
+        // Mounted under its own name, or under the list of those it shares a hierarchy
+        // with ("cpu,cpuacct"), the other name being a link.
+        walk(std::string("/sys/fs/cgroup/") + controller, path);
+        if (controllers != controller) walk("/sys/fs/cgroup/" + controllers, path);
       }
+      b = e + 1;
     }
   }
+}
+
+// The lower of two limits, 0 standing for none.
+template <class T>
+T lower_limit(T a, T b) {
+  if (a == 0) return b;
+  if (b == 0) return a;
+  return std::min(a, b);
+}
+}  // namespace
+
+std::uint64_t cgroup_memory_limit(const std::string& proc_self_cgroup,
+                                  const std::function<std::optional<std::string>(const std::string&)>& read) {
+  std::uint64_t lowest = 0;
+  for_each_cgroup(proc_self_cgroup, nullptr,
+                  [&](const std::string& dir) { lowest = lower_limit(lowest, parse_limit(read(dir + "memory.max"))); });
+  for_each_cgroup(proc_self_cgroup, "memory", [&](const std::string& dir) {
+    lowest = lower_limit(lowest, parse_limit(read(dir + "memory.limit_in_bytes")));
+  });
   return lowest;
+}
+
+double cgroup_cpu_limit(const std::string& proc_self_cgroup,
+                        const std::function<std::optional<std::string>(const std::string&)>& read) {
+  double lowest = 0;
+  auto quota = [](std::uint64_t q, std::uint64_t period) {
+    return q != 0 && period != 0 ? double(q) / double(period) : 0.0;
+  };
+  for_each_cgroup(proc_self_cgroup, nullptr, [&](const std::string& dir) {
+    // "max 100000" (no quota) or "200000 100000": the quota and the period, in microseconds.
+    const auto text = read(dir + "cpu.max");
+    if (!text) return;
+    const auto space = text->find(' ');
+    if (space == std::string::npos) return;
+    lowest = lower_limit(lowest, quota(parse_limit(text->substr(0, space)), parse_limit(text->substr(space + 1))));
+  });
+  for_each_cgroup(proc_self_cgroup, "cpu", [&](const std::string& dir) {
+    // v1 writes -1 for no quota: parse_limit reads that as none.
+    lowest = lower_limit(
+        lowest, quota(parse_limit(read(dir + "cpu.cfs_quota_us")), parse_limit(read(dir + "cpu.cfs_period_us"))));
+  });
+  return lowest;
+}
+
+unsigned count_threads() noexcept {
+  DIR* d = ::opendir("/proc/self/task");
+  if (d == nullptr) return 0;
+  unsigned n = 0;
+  while (const dirent* e = ::readdir(d)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  ::closedir(d);
+  return n;
 }
 
 std::uint64_t usable_memory() noexcept {
@@ -103,16 +184,9 @@ std::uint64_t usable_memory() noexcept {
   const long page = ::sysconf(_SC_PAGESIZE);
   std::uint64_t ram = pages > 0 && page > 0 ? std::uint64_t(pages) * std::uint64_t(page) : std::uint64_t(2) << 30;
   try {
-    auto read = [](const std::string& path) -> std::optional<std::string> {
-      std::ifstream f(path);
-      if (!f) return std::nullopt;
-      std::ostringstream s;
-      s << f.rdbuf();
-      return s.str();
-    };
-    const auto self = read("/proc/self/cgroup");
+    const auto self = read_file("/proc/self/cgroup");
     if (self) {
-      const std::uint64_t limit = cgroup_memory_limit(*self, read);
+      const std::uint64_t limit = cgroup_memory_limit(*self, read_file);
       if (limit != 0 && limit < ram) ram = limit;
     }
   } catch (...) {  // no cgroup to read: the machine's memory it is
@@ -121,6 +195,45 @@ std::uint64_t usable_memory() noexcept {
 }
 
 std::size_t default_shm_budget() noexcept { return static_cast<std::size_t>(usable_memory() / 2); }
+
+namespace {
+std::mutex descriptor_limit_mutex;
+unsigned descriptor_scopes = 0;
+bool descriptor_limit_raised = false;
+rlim_t descriptor_soft_limit_before = 0;
+}  // namespace
+
+void ensure_descriptor_headroom(int highest_fd, int headroom) noexcept {
+  const std::lock_guard lock(descriptor_limit_mutex);
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= lim.rlim_max) return;
+  if (static_cast<rlim_t>(highest_fd) + static_cast<rlim_t>(headroom) < lim.rlim_cur) return;
+  const rlim_t before = lim.rlim_cur;
+  lim.rlim_cur = lim.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  if (!descriptor_limit_raised) {
+    descriptor_limit_raised = true;
+    descriptor_soft_limit_before = before;
+  }
+}
+
+DescriptorLimitScope::DescriptorLimitScope() noexcept {
+  const std::lock_guard lock(descriptor_limit_mutex);
+  ++descriptor_scopes;
+}
+
+DescriptorLimitScope::~DescriptorLimitScope() {
+  const std::lock_guard lock(descriptor_limit_mutex);
+  if (--descriptor_scopes != 0 || !descriptor_limit_raised) return;
+  // Descriptors above the old limit stay open (a Dataset's may outlive its job): the limit
+  // only stops new ones being numbered that high.
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+    lim.rlim_cur = descriptor_soft_limit_before;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  descriptor_limit_raised = false;
+}
 
 std::string default_spill_dir() {
   const char* t = std::getenv("TMPDIR");

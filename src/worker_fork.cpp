@@ -1,10 +1,14 @@
 // Forking one worker. See worker_fork.hpp.
 #include "worker_fork.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -16,8 +20,48 @@
 
 namespace mapreduce::detail {
 
-ForkedWorker fork_worker(bool capture_output, const std::function<void()>& close_others,
-                         const std::function<void(int)>& run) {
+void close_descriptors_except(std::vector<int> keep) noexcept {
+  std::sort(keep.begin(), keep.end());
+  unsigned from = 0;
+  auto close_from_to = [](unsigned lo, unsigned hi) {
+    if (::close_range(lo, hi, 0) == 0) return;
+    // A kernel before 5.9: the descriptors this process has, one by one.
+    if (DIR* d = ::opendir("/proc/self/fd")) {
+      const int own = ::dirfd(d);
+      std::vector<int> open;
+      while (const dirent* e = ::readdir(d)) {
+        const long fd = std::strtol(e->d_name, nullptr, 10);
+        if (e->d_name[0] != '.' && fd != own && static_cast<unsigned long>(fd) >= lo &&
+            static_cast<unsigned long>(fd) <= hi) {
+          open.push_back(static_cast<int>(fd));
+        }
+      }
+      ::closedir(d);
+      for (const int fd : open) ::close(fd);
+    }
+  };
+  for (const int k : keep) {
+    if (k < 0 || static_cast<unsigned>(k) < from) continue;
+    if (static_cast<unsigned>(k) > from) close_from_to(from, static_cast<unsigned>(k) - 1);
+    from = static_cast<unsigned>(k) + 1;
+  }
+  close_from_to(from, ~0u);
+}
+
+void reset_signals() noexcept {
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    ::sigaction(sig, &dfl, nullptr);  // fails harmlessly for the C library's own signals
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+ForkedWorker fork_worker(bool capture_output, std::vector<int> keep, const std::function<void(int)>& run) {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
     throw Error(fmt::format("cannot create a worker channel: {}", std::strerror(errno)));
@@ -34,31 +78,36 @@ ForkedWorker fork_worker(bool capture_output, const std::function<void()>& close
       out_write[i].reset(p[1]);
     }
   }
+  keep.push_back(STDIN_FILENO);
+  keep.push_back(STDOUT_FILENO);
+  keep.push_back(STDERR_FILENO);
+  keep.push_back(child_end.get());
   // Whatever stdio holds now would otherwise be written once by each child as well.
   std::fflush(nullptr);
   const pid_t pid = ::fork();
   if (pid < 0) throw Error(fmt::format("cannot fork a worker: {}", std::strerror(errno)));
   if (pid == 0) {
-    // Keep only this worker's ends: a copy of another channel's parent end would stop
-    // that worker from seeing EOF when the parent dies.
-    ::close(parent_end.release());
-    close_others();
     if (out_write[0]) {
-      ::close(out_read[0].release());
-      ::close(out_read[1].release());
       ::dup2(out_write[0].get(), STDOUT_FILENO);  // dup2 leaves the copies inheritable
       ::dup2(out_write[1].get(), STDERR_FILENO);
-      ::close(out_write[0].release());
-      ::close(out_write[1].release());
       // A pipe makes stdout fully buffered; lines should still arrive as they are written.
       std::setvbuf(stdout, nullptr, _IOLBF, 0);
     }
+    // Everything else goes: the other workers' channels (a copy of one would hide that
+    // worker's death from the parent), and whatever the host had open.
+    close_descriptors_except(std::move(keep));
+    (void)parent_end.release();
+    for (auto& fd : out_read) (void)fd.release();
+    for (auto& fd : out_write) (void)fd.release();
+    reset_signals();
     run(child_end.get());
     ::_exit(1);  // `run` never returns; should it, the child still never runs the parent's code
   }
   ForkedWorker w;
   w.process = ChildProcess(pid);  // owned at once: reaped even if what follows throws
   w.socket = std::move(parent_end);
+  const long pidfd = ::syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd >= 0) w.pidfd.reset(static_cast<int>(pidfd));
   for (int i = 0; i < 2; ++i) {
     if (!out_read[i]) continue;
     ::fcntl(out_read[i].get(), F_SETFL, O_NONBLOCK);

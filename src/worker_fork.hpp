@@ -1,6 +1,7 @@
 #pragma once
 // Forking one worker: its channel to the parent, its output pipes, and what the child keeps.
 #include <functional>
+#include <vector>
 
 #include "child_process.hpp"
 #include "mapreduce/detail/resource.hpp"
@@ -11,12 +12,21 @@ struct ForkedWorker {
   ChildProcess process;
   UniqueFd socket;     // the parent's end of the worker's channel
   UniqueFd output[2];  // the read ends of its stdout and stderr (non-blocking), unless inherited
+  UniqueFd pidfd;      // readable once the worker has ended; empty where the kernel has no pidfd_open
 };
 
 // Forks a worker with a SOCK_SEQPACKET channel and, when `capture_output`, pipes for its stdout
-// and stderr. In the child, `close_others()` closes what the parent holds of other workers,
-// then `run(channel)` runs; it must not return.
-ForkedWorker fork_worker(bool capture_output, const std::function<void()>& close_others,
-                         const std::function<void(int)>& run);
+// and stderr. The child keeps standard input, output and error, its channel and `keep`, and
+// closes every other descriptor it inherited; it starts with every signal at its default
+// disposition and none blocked. Then `run(channel)` runs; it must not return.
+ForkedWorker fork_worker(bool capture_output, std::vector<int> keep, const std::function<void(int)>& run);
+
+// In a forked child: closes every descriptor except those in `keep` (close_range over the
+// gaps between them).
+void close_descriptors_except(std::vector<int> keep) noexcept;
+
+// In a forked child: every signal back to its default disposition, none blocked. A
+// server's handlers (for SIGTERM, SIGHUP, SIGCHLD...) are its own, not the workers'.
+void reset_signals() noexcept;
 
 }  // namespace mapreduce::detail

@@ -3,10 +3,13 @@
 
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <memory>
+
+#include <fmt/format.h>
 
 #include "channel.hpp"
 #include "control_block.hpp"
@@ -17,15 +20,56 @@
 
 namespace mapreduce::detail {
 
+namespace {
+// The private writable memory this process has now (VmData, in /proc/self/status): what a
+// forked worker shares with its parent until it writes to it.
+std::uint64_t data_bytes_now() noexcept {
+  std::FILE* f = std::fopen("/proc/self/status", "re");
+  if (f == nullptr) return 0;
+  char line[256];
+  unsigned long long kib = 0;
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    if (std::sscanf(line, "VmData: %llu kB", &kib) == 1) break;
+  }
+  std::fclose(f);
+  return std::uint64_t(kib) * 1024;
+}
+
+// RLIMIT_DATA counts heap, anonymous private mappings and the like, never shared memory or
+// mapped input files: what a task allocates, not what the job shares. The limit is set
+// past what the worker has at fork, so a large parent does not use it up.
+void limit_memory(std::size_t bytes) noexcept {
+  const std::uint64_t limit = data_bytes_now() + bytes;
+  rlimit lim{limit, limit};
+  ::setrlimit(RLIMIT_DATA, &lim);
+}
+
+// How a failed task is reported: an input error and a task past the memory limit reach
+// the parent as such (the message's `c`: 1 and 2); anything else as an exception in words.
+void report_failure(int sock, std::uint64_t task, const PhaseConfig& config) {
+  if (current_is_input_error()) {
+    try {
+      throw;
+    } catch (const InputError& e) {
+      send_message(sock, Kind::failed, task, 0, e.what(), -1, 1);
+    }
+  } else if (config.worker_memory != 0 && current_is_bad_alloc()) {
+    send_message(sock, Kind::failed, task, 0,
+                 fmt::format("exceeded the worker memory limit of {} (PoolOptions::worker_memory)",
+                             describe_bytes(config.worker_memory)),
+                 -1, 2);
+  } else {
+    send_message(sock, Kind::failed, task, 0, describe_current_exception());
+  }
+}
+}  // namespace
+
 [[noreturn]] void worker_main(int sock, PhaseWork& work, const PhaseConfig& config, pid_t parent, WorkerBoard* board) {
-  // Die with the parent: a worker must never outlive the job that forked it.
+  // Die with the parent: a worker must never outlive the job that forked it. (The kernel
+  // sends this when the thread that forked it ends: see "One job at a time" in the README.)
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(1);  // the parent died before prctl took effect
-  if (interrupt_fd() >= 0) {
-    // The parent decides what an interrupt means; a worker just ends with it.
-    ::signal(SIGINT, SIG_DFL);
-    ::signal(SIGTERM, SIG_DFL);
-  }
+  if (config.worker_memory != 0) limit_memory(config.worker_memory);
   WorkerLink link(sock);
   BoardWriter on_board(board);
   if (board != nullptr) board->pid.store(static_cast<std::uint32_t>(::getpid()), std::memory_order_relaxed);
@@ -46,15 +90,7 @@ namespace mapreduce::detail {
           }
           work.run_task(task, link);
         } catch (...) {
-          if (current_is_input_error()) {
-            try {
-              throw;
-            } catch (const InputError& e) {
-              send_message(sock, Kind::failed, task, 0, e.what(), -1, 1);
-            }
-          } else {
-            send_message(sock, Kind::failed, task, 0, describe_current_exception());
-          }
+          report_failure(sock, task, config);
           code = 1;
           break;
         }
@@ -68,7 +104,7 @@ namespace mapreduce::detail {
         try {
           work.finish(link);
         } catch (...) {
-          send_message(sock, Kind::failed, no_task, 0, describe_current_exception());
+          report_failure(sock, no_task, config);
           code = 1;
           break;
         }

@@ -475,3 +475,46 @@ TEST_CASE("workers read the files the job checked, even if a path is replaced me
       std::plus<>{});
   CHECK(test::as_map(counts) == test::reference_counts({original}));
 }
+
+TEST_CASE("a task past the worker memory limit fails as such, apart from crashes, and is retried", "[faults]") {
+  test::LeakCheck leaks;
+  constexpr std::size_t limit = std::size_t(64) << 20;
+  // Task 3 needs 256 MiB on its first attempt only, or on every attempt.
+  auto job = [](bool every_attempt) {
+    mapreduce::Pool pool({.workers = 2,
+                          .items_per_task = 1,
+                          .max_attempts = 3,
+                          .before_task =
+                              [every_attempt](const mapreduce::TaskContext& t) {
+                                if (t.task != 3 || (t.attempt != 1 && !every_attempt)) return;
+                                std::vector<char> big(std::size_t(256) << 20, 'x');
+                                if (static_cast<volatile char*>(big.data())[12345] != 'x') std::abort();
+                              },
+                          .worker_memory = limit});
+    const auto out = pool.map([](int x) { return x * x; }, test::range(0, 8));
+    return std::pair(out, pool.last_stats());
+  };
+  SECTION("once: the retry succeeds, and the stats say why it was needed") {
+    const auto [out, stats] = job(false);
+    CHECK(out == std::vector<int>{0, 1, 4, 9, 16, 25, 36, 49});
+    CHECK(stats.retries == 1);
+    CHECK(stats.memory_failures == 1);
+  }
+  SECTION("always: the job fails, and the error says it was the memory limit") {
+    const std::string message = test::job_error([&] { (void)job(true); });
+    CHECK_THAT(message, Catch::Contains("item 3"));
+    CHECK_THAT(message, Catch::Contains("exceeded the worker memory limit of 64 MiB"));
+    CHECK_THAT(message, Catch::Contains("attempt 3"));
+  }
+  SECTION("memory the task frees again, below the limit, costs nothing") {
+    mapreduce::Pool pool({.workers = 2, .worker_memory = limit});
+    const auto out = pool.map(
+        [](int x) {
+          std::vector<char> buffer(std::size_t(16) << 20, static_cast<char>(x));
+          return static_cast<int>(buffer.back());
+        },
+        test::range(0, 20));
+    CHECK(out == test::range(0, 20));
+    CHECK(pool.last_stats().memory_failures == 0);
+  }
+}

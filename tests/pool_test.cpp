@@ -2,7 +2,9 @@
 // partitions; both kinds of reducer; errors name the task; nothing is left behind.
 #include <mapreduce/mapreduce.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -304,4 +306,143 @@ TEST_CASE("string literals as keys and plain functions as reducers", "[pool]") {
       add_counts);
   mapreduce::sort_by_key(counts);
   CHECK(counts == std::vector<std::pair<std::string, std::int64_t>>{{"malformed", 10}, {"odd", 500}, {"ok", 500}});
+}
+
+// What a worker inherits from its host: no descriptor but the job's and those kept, every
+// signal at its default, and a death the parent sees whoever holds a copy of its socket.
+
+TEST_CASE("workers keep no descriptor of the host but the job's own and those it keeps") {
+  test::LeakCheck leaks;
+  int host[2], kept[2];  // stand for a server's listening socket, and a log file of the mapper
+  REQUIRE(::pipe(host) == 0);
+  REQUIRE(::pipe(kept) == 0);
+  mapreduce::Pool pool({.workers = 2, .keep_descriptors = {kept[1]}});
+  const int hidden = host[0], shown = kept[1];
+  const auto open = pool.map(
+      [hidden, shown](int) {
+        return std::pair<bool, bool>(::fcntl(hidden, F_GETFD) != -1, ::fcntl(shown, F_GETFD) != -1);
+      },
+      std::vector<int>(16));
+  REQUIRE(open.size() == 16);
+  for (const auto& [host_fd_open, kept_fd_open] : open) {
+    CHECK_FALSE(host_fd_open);
+    CHECK(kept_fd_open);
+  }
+  for (const int fd : {host[0], host[1], kept[0], kept[1]}) ::close(fd);
+}
+
+namespace {
+extern "C" void ignore_signal(int) {}
+}  // namespace
+
+TEST_CASE("workers start with every signal at its default disposition and none blocked") {
+  test::LeakCheck leaks;
+  struct sigaction handler {
+  }, saved_usr1{}, saved_hup{};
+  handler.sa_handler = ignore_signal;
+  sigemptyset(&handler.sa_mask);
+  ::sigaction(SIGUSR1, &handler, &saved_usr1);
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  ::sigaction(SIGHUP, &ignore, &saved_hup);
+  sigset_t usr2, saved_mask;
+  sigemptyset(&usr2);
+  sigaddset(&usr2, SIGUSR2);
+  ::sigprocmask(SIG_BLOCK, &usr2, &saved_mask);
+
+  mapreduce::Pool pool({.workers = 2});
+  const auto defaults = pool.map(
+      [](int) {
+        struct sigaction usr1 {
+        }, hup{};
+        ::sigaction(SIGUSR1, nullptr, &usr1);
+        ::sigaction(SIGHUP, nullptr, &hup);
+        sigset_t mask;
+        ::sigprocmask(SIG_BLOCK, nullptr, &mask);
+        return int(usr1.sa_handler == SIG_DFL && hup.sa_handler == SIG_DFL && sigismember(&mask, SIGUSR2) == 0);
+      },
+      std::vector<int>(8));
+
+  ::sigprocmask(SIG_SETMASK, &saved_mask, nullptr);
+  ::sigaction(SIGHUP, &saved_hup, nullptr);
+  ::sigaction(SIGUSR1, &saved_usr1, nullptr);
+  CHECK(defaults == std::vector<int>(8, 1));
+}
+
+TEST_CASE("a worker's death is seen even while a process it forked holds a copy of its socket") {
+  test::LeakCheck leaks;
+  int release[2];
+  REQUIRE(::pipe(release) == 0);
+  const int wait_end = release[0];
+  // The first attempt of task 2 forks a process (which keeps every descriptor of the
+  // worker, its socket included, until the test lets it go) and dies. EOF on the socket
+  // never comes while that process lives: only the worker's pidfd says it ended.
+  mapreduce::Pool pool({.workers = 2,
+                        .items_per_task = 1,
+                        .before_task =
+                            [wait_end](const mapreduce::TaskContext& t) {
+                              if (t.task != 2 || t.attempt != 1) return;
+                              if (::fork() == 0) {
+                                char b;
+                                while (::read(wait_end, &b, 1) < 0) {
+                                }
+                                ::_exit(0);
+                              }
+                              ::_exit(9);
+                            },
+                        .keep_descriptors = {wait_end}});
+  const auto out = pool.map([](std::uint64_t x) { return 3 * x; }, test::range<std::uint64_t>(0, 6));
+  CHECK(out == std::vector<std::uint64_t>{0, 3, 6, 9, 12, 15});
+  CHECK(pool.last_stats().retries == 1);
+  REQUIRE(::write(release[1], "x", 1) == 1);
+  ::close(release[0]);
+  ::close(release[1]);
+}
+
+TEST_CASE("a job runs on the thread whose imap stream is still alive") {
+  test::LeakCheck leaks;
+  mapreduce::Pool pool({.workers = 2});
+  const auto items = test::range<std::uint64_t>(0, 40);
+  std::uint64_t n = 0;
+  for (const std::uint64_t v : pool.imap([](std::uint64_t x) { return x * 2; }, items, {.max_pending = 4})) {
+    CHECK(v == 2 * n);
+    if (n % 10 == 0) {
+      const auto inner = pool.map([](std::uint64_t x) { return x + 1; }, test::range<std::uint64_t>(0, 20));
+      CHECK(inner == test::range<std::uint64_t>(1, 21));
+    }
+    ++n;
+  }
+  CHECK(n == 40);
+}
+
+TEST_CASE("the open-file limit rises only while a job needs it, and comes back after") {
+  test::LeakCheck leaks;
+  rlimit saved{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  REQUIRE(saved.rlim_max >= 1024);  // a hard limit below would fail the job, as it should
+  rlimit low = saved;
+  low.rlim_cur = 64;
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  auto soft = [] {
+    rlimit now{};
+    ::getrlimit(RLIMIT_NOFILE, &now);
+    return now.rlim_cur;
+  };
+  // A small job stays within it and leaves it alone.
+  bool raised = false;
+  mapreduce::Pool small({.workers = 2, .progress = [&](const mapreduce::Progress&) { raised |= soft() != 64; }});
+  CHECK(small.map([](int x) { return x; }, test::range(0, 10)) == test::range(0, 10));
+  CHECK_FALSE(raised);
+  // 100 results of just over 1 MiB, a worker's flush size: each is a segment the parent
+  // holds, as a descriptor, until the gather.
+  constexpr std::size_t size = (std::size_t(1) << 20) + 1;
+  mapreduce::Pool pool({.workers = 2, .items_per_task = 1});
+  const auto big = pool.map([](int i) { return std::string(size, static_cast<char>('a' + i % 26)); },
+                            test::range(0, 100));
+  REQUIRE(big.size() == 100);
+  for (int i = 0; i < 100; ++i)
+    CHECK(big[static_cast<std::size_t>(i)] == std::string(size, static_cast<char>('a' + i % 26)));
+  CHECK(soft() == 64);
+  ::setrlimit(RLIMIT_NOFILE, &saved);
 }

@@ -1,20 +1,31 @@
 // The engine's defaults from the machine (detail/system.hpp): the cgroup memory limit is
 // parsed from given file texts, so containers of every kind are tested on any machine.
+#include <sched.h>
+
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include <catch2/catch.hpp>
 #include <mapreduce/detail/system.hpp>
 
 namespace {
 using Files = std::map<std::string, std::string>;
-std::uint64_t limit_of(const std::string& self, const Files& files) {
-  return mapreduce::detail::cgroup_memory_limit(self, [&](const std::string& path) -> std::optional<std::string> {
+auto reader(const Files& files) {
+  return [&files](const std::string& path) -> std::optional<std::string> {
     const auto it = files.find(path);
     if (it == files.end()) return std::nullopt;
     return it->second;
-  });
+  };
+}
+double cpus_of(const std::string& self, const Files& files) {
+  return mapreduce::detail::cgroup_cpu_limit(self, reader(files));
+}
+std::uint64_t limit_of(const std::string& self, const Files& files) {
+  return mapreduce::detail::cgroup_memory_limit(self, reader(files));
 }
 }  // namespace
 
@@ -48,4 +59,60 @@ TEST_CASE("no cgroup, or files that cannot be read or parsed: no limit") {
 TEST_CASE("the default budget is half of the memory this process may use") {
   CHECK(mapreduce::detail::usable_memory() > 0);
   CHECK(mapreduce::detail::default_shm_budget() == mapreduce::detail::usable_memory() / 2);
+}
+
+TEST_CASE("cgroup v2: cpu.max is a quota over a period, the lowest up the hierarchy; max is none") {
+  CHECK(cpus_of("0::/app/job\n", {{"/sys/fs/cgroup/app/job/cpu.max", "200000 100000\n"}}) == 2.0);
+  CHECK(cpus_of("0::/app/job\n", {{"/sys/fs/cgroup/app/job/cpu.max", "max 100000\n"},
+                                  {"/sys/fs/cgroup/app/cpu.max", "150000 100000\n"}}) == 1.5);
+  CHECK(cpus_of("0::/app/job\n", {{"/sys/fs/cgroup/app/job/cpu.max", "400000 100000\n"},
+                                  {"/sys/fs/cgroup/cpu.max", "50000 100000\n"}}) == 0.5);
+  CHECK(cpus_of("0::/\n", {{"/sys/fs/cgroup/cpu.max", "max 100000\n"}}) == 0);
+  CHECK(cpus_of("0::/\n", {{"/sys/fs/cgroup/cpu.max", "garbage"}}) == 0);
+}
+
+TEST_CASE("cgroup v1: cpu.cfs_quota_us over cpu.cfs_period_us, -1 is none, cpu,cpuacct mounts") {
+  const std::string self = "9:name=systemd:/\n4:memory:/m\n3:cpu,cpuacct:/docker/abc\n0::/\n";
+  CHECK(cpus_of(self, {{"/sys/fs/cgroup/cpu/docker/abc/cpu.cfs_quota_us", "300000\n"},
+                       {"/sys/fs/cgroup/cpu/docker/abc/cpu.cfs_period_us", "100000\n"}}) == 3.0);
+  // Only the combined name is mounted.
+  CHECK(cpus_of(self, {{"/sys/fs/cgroup/cpu,cpuacct/docker/abc/cpu.cfs_quota_us", "50000\n"},
+                       {"/sys/fs/cgroup/cpu,cpuacct/docker/abc/cpu.cfs_period_us", "100000\n"}}) == 0.5);
+  CHECK(cpus_of(self, {{"/sys/fs/cgroup/cpu/docker/abc/cpu.cfs_quota_us", "-1\n"},
+                       {"/sys/fs/cgroup/cpu/docker/abc/cpu.cfs_period_us", "100000\n"},
+                       {"/sys/fs/cgroup/cpu/docker/cpu.cfs_quota_us", "200000\n"},
+                       {"/sys/fs/cgroup/cpu/docker/cpu.cfs_period_us", "100000\n"}}) == 2.0);
+  // The memory controller's files say nothing of CPUs.
+  CHECK(cpus_of(self, {{"/sys/fs/cgroup/memory/m/cpu.cfs_quota_us", "100000\n"},
+                       {"/sys/fs/cgroup/memory/m/cpu.cfs_period_us", "100000\n"}}) == 0);
+  CHECK(cpus_of("", {}) == 0);
+}
+
+TEST_CASE("the default worker count is at least 1 and at most the affinity mask") {
+  const unsigned cpus = mapreduce::detail::available_cpus();
+  CHECK(cpus >= 1);
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  REQUIRE(::sched_getaffinity(0, sizeof(set), &set) == 0);
+  CHECK(cpus <= static_cast<unsigned>(CPU_COUNT(&set)));
+}
+
+TEST_CASE("count_threads sees the threads of this process come and go") {
+  const unsigned before = mapreduce::detail::count_threads();
+  CHECK(before >= 1);
+  std::mutex m;
+  std::condition_variable cv;
+  bool stop = false;
+  std::thread t([&] {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return stop; });
+  });
+  CHECK(mapreduce::detail::count_threads() == before + 1);
+  {
+    std::lock_guard lock(m);
+    stop = true;
+  }
+  cv.notify_one();
+  t.join();
+  CHECK(mapreduce::detail::count_threads() == before);
 }

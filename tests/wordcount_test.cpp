@@ -168,7 +168,8 @@ TEST_CASE("wordcount: options as --name=value, short forms, --version", "[wordco
   test::TempDir dir;
   const auto file = dir.write("in.txt", "b a B c b\n");
   const std::string quoted = "'" + file.string() + "'";
-  for (const char* options : {"--workers=2", "-w 2", "-w2 -p 3", "--workers 2 --partitions=3 --chunk-bytes=4"}) {
+  for (const char* options : {"--workers=2", "-w 2", "-w2 -p 3", "--workers 2 --partitions=3 --chunk-bytes=4",
+                              "-w 2 --worker-memory 512M", "--worker-memory=1g"}) {
     INFO(options);
     const Run r = wordcount(dir, std::string(options) + " " + quoted);
     CHECK(r.status == 0);

@@ -56,6 +56,25 @@ inline std::uint64_t parse_count(std::string_view flag, std::string_view text, s
   return v;
 }
 
+/// A size in bytes, as `text` gives it: a whole number, with K, M, G or T (powers of 1024)
+/// after it or not; a UsageError otherwise: "--worker-memory takes a size such as 512M or
+/// 2G, not 'lots'".
+inline std::uint64_t parse_size(std::string_view flag, std::string_view text) {
+  std::uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  const std::string_view suffix(end, static_cast<std::size_t>(text.data() + text.size() - end));
+  int shift = -1;
+  if (suffix.empty()) shift = 0;
+  if (suffix == "K" || suffix == "k") shift = 10;
+  if (suffix == "M" || suffix == "m") shift = 20;
+  if (suffix == "G" || suffix == "g") shift = 30;
+  if (suffix == "T" || suffix == "t") shift = 40;
+  if (text.empty() || ec != std::errc() || shift < 0 || v == 0 || v > (std::uint64_t(1) << (60 - shift))) {
+    throw UsageError{fmt::format("{} takes a size such as 512M or 2G, not '{}'", flag, text)};
+  }
+  return v << shift;
+}
+
 /// When the progress line shows: when standard error is a terminal, always, or never.
 enum class ProgressMode { automatic, always, never };
 
@@ -193,6 +212,16 @@ class App : public CLI::App {
   template <class T>
   CLI::Option* add_chunk_bytes(T& target, const std::string& help = "bytes of input per map task (default: 1048576)") {
     return add_count("--chunk-bytes", target, 1, std::uint64_t(1) << 40, help);
+  }
+
+  /// --worker-memory SIZE: PoolOptions::worker_memory, the cap on what each worker allocates.
+  CLI::Option* add_worker_memory(std::size_t& target) {
+    CLI::Option* opt = add_option_function<std::string>(
+        "--worker-memory", [&target](const std::string& value) { target = parse_size("--worker-memory", value); },
+        "cap each worker's own memory at SIZE (512M, 2G...); a task past it\n"
+        "fails with \"exceeded the worker memory limit\" and runs again");
+    opt->type_name("SIZE");
+    return opt;
   }
 
   /// An option taking one of `choices` into `target`; anything else is a UsageError:

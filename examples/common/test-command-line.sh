@@ -58,5 +58,10 @@ for program in "$@"; do
     usage_error "$name" "--workers takes a whole number from 1 to 1024, not '-2'" "$program" --workers -2
     usage_error "$name" "--workers: 1 required N missing" "$program" --workers
   fi
+  if grep -q -- '--worker-memory SIZE' <("$program" --help); then
+    usage_error "$name" "--worker-memory takes a size such as 512M or 2G, not 'lots'" "$program" --worker-memory lots
+    usage_error "$name" "--worker-memory takes a size such as 512M or 2G, not '0'" "$program" --worker-memory=0
+    usage_error "$name" "--worker-memory takes a size such as 512M or 2G, not '2X'" "$program" --worker-memory 2X
+  fi
 done
 echo "all command-line checks passed"

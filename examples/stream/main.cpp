@@ -90,6 +90,7 @@ Options parse_args(int argc, char** argv) {
                       "share, from 1 MiB to 64 MiB: each task starts the mapper)")
       ->type_name("B");
   app.add_count("--max-attempts", o.pool.max_attempts, 1, 1000, "runs of a task before the job fails (default: 4)");
+  app.add_worker_memory(o.pool.worker_memory);
   app.add_count("--task-timeout", o.pool.task_timeout_seconds, 1, 1000000,
                 "kill a task running longer than S seconds (it counts as a failed run)")
       ->type_name("S");

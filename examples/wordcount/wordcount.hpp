@@ -64,6 +64,7 @@ inline Options parse_args(int argc, char** argv, const std::string& name = "word
       ->type_name("P");
   app.add_count("-n,--top", o.top, 1, UINT32_MAX, "print only the N most frequent words (default: all)");
   app.add_chunk_bytes(o.pool.chunk_bytes)->type_name("B");
+  app.add_worker_memory(o.pool.worker_memory);
   app.add_choice("--sort", sort, {"count", "key"},
                  "order: by count descending (ties by word), or by word (default: count)");
   app.add_choice("--format", format, {"tsv", "csv", "json"},

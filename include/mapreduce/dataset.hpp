@@ -37,6 +37,9 @@ class Dataset {
   Dataset() = default;
   explicit Dataset(std::vector<detail::Published> parts) : parts_(std::move(parts)) {
     std::sort(parts_.begin(), parts_.end(), [](const auto& a, const auto& b) { return a.tag < b.tag; });
+    std::vector<int> fds;
+    for (const auto& p : parts_) fds.push_back(p.fd.get());
+    shared_ = detail::SharedDescriptors(std::move(fds));
   }
 
   /// Pairs held, over all partitions.
@@ -87,7 +90,10 @@ class Dataset {
   [[nodiscard]] const std::vector<detail::Published>& segments() const noexcept { return parts_; }
 
  private:
+  // Declared after parts_: unregistered before the descriptors close.
   std::vector<detail::Published> parts_;
+  // A mapper may read this Dataset in a later job's workers: they keep its descriptors.
+  detail::SharedDescriptors shared_;
 };
 
 namespace detail {
@@ -104,6 +110,9 @@ class DatasetSource {
   }
   void diagnose_crash(std::size_t) const noexcept {}
   [[nodiscard]] std::uint64_t task_bytes(std::size_t) const noexcept { return 0; }
+  void descriptors(std::vector<int>& keep) const {
+    for (const Published& p : data_.segments()) keep.push_back(p.fd.get());
+  }
   template <class F>
   void for_each_input(std::size_t t, F&& f) const {
     // The descriptor was inherited at fork; the segment is mapped for this task only.

@@ -33,6 +33,14 @@ class JobError : public Error {
   using Error::Error;
 };
 
+/// A job was started in a process with other threads, where fork() could leave the
+/// workers a lock that no thread will ever release. Start a ForkServer before the threads
+/// and run the job through it, or see PoolOptions::host_threads_fork_safe.
+class ThreadsError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// A job stopped by SIGINT or SIGTERM while an InterruptGuard was in force. Its workers
 /// are killed and reaped and its shared memory freed before this is thrown.
 class Interrupted : public Error {

@@ -5,6 +5,7 @@
 #include "mapreduce/dataset.hpp"
 #include "mapreduce/emitter.hpp"
 #include "mapreduce/error.hpp"
+#include "mapreduce/fork_server.hpp"
 #include "mapreduce/hash.hpp"
 #include "mapreduce/input.hpp"
 #include "mapreduce/interrupt.hpp"

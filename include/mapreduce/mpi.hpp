@@ -72,11 +72,15 @@ std::vector<std::string_view> reduced_in_order(const std::vector<std::vector<cha
 /// Every rank must call map_reduce with the same functions. A failure on any rank (a bad
 /// input, a task out of attempts) is thrown on every rank, naming the rank. A rank that
 /// dies ends the whole MPI job, as MPI does.
+///
+/// MPI libraries run threads of their own (Open MPI's progress and PMIx threads), so an
+/// MpiPool forks with PoolOptions::host_threads_fork_safe set: the workers never call MPI,
+/// and so never take a lock those threads hold. Threads of your own are yours to vouch for.
 class MpiPool {
  public:
   /// Collective over `comm`, which it duplicates: its messages never meet yours. Destroy
   /// it before MPI_Finalize.
-  explicit MpiPool(const PoolOptions& local = {}, MPI_Comm comm = MPI_COMM_WORLD) : pool_(local) {
+  explicit MpiPool(const PoolOptions& local = {}, MPI_Comm comm = MPI_COMM_WORLD) : pool_(with_mpi_threads(local)) {
     MPI_Comm_dup(comm, &comm_);
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &ranks_);
@@ -199,6 +203,10 @@ class MpiPool {
   MpiPool& operator=(const MpiPool&) = delete;
 
  private:
+  static PoolOptions with_mpi_threads(PoolOptions options) {
+    options.host_threads_fork_safe = true;
+    return options;
+  }
   Pool pool_;
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0;

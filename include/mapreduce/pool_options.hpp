@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "mapreduce/progress.hpp"
 #include "mapreduce/task.hpp"
@@ -43,6 +44,22 @@ struct PoolOptions {
   /// The workers' own stdout and stderr: passed on a whole line at a time (the default),
   /// with a "[map worker 2 task 17] " prefix, or inherited as is (see worker_output.hpp).
   WorkerOutput worker_output = WorkerOutput::lines;
+
+  /// What each worker may allocate (heap and other private writable memory, RLIMIT_DATA)
+  /// beyond what it shares with the parent at fork; 0: no cap. A task that needs more
+  /// fails with "exceeded the worker memory limit of ...", costs an attempt, and runs again
+  /// as max_attempts says; JobStats::memory_failures counts such attempts. Shared memory
+  /// and mapped input files are not counted.
+  std::size_t worker_memory = 0;
+  /// Descriptors the workers keep open for user code. A worker closes every descriptor it
+  /// inherited except standard input, output and error, the job's own, and these: a
+  /// server's listening socket or a client connection never lives on in a worker.
+  std::vector<int> keep_descriptors{};
+  /// Forking a process with other threads is unsafe: a lock one of them held at the fork
+  /// stays locked in the workers forever. A job in a multi-threaded process therefore fails
+  /// at once (ThreadsError), unless it runs through a ForkServer (fork_server.hpp), or this
+  /// is true: the caller vouches that the workers never need a lock another thread may hold.
+  bool host_threads_fork_safe = false;
 };
 
 }  // namespace mapreduce

@@ -30,6 +30,10 @@ class FilePlan {
   // Throws InputError if a file of `task` is now shorter than when the job began: reading
   // its mapping past the new end raised SIGBUS in the worker.
   void check_unchanged(std::size_t task) const;
+  // Standard input and pipes, read into memory before the fork: the workers map them.
+  void descriptors(std::vector<int>& keep) const {
+    for (const UniqueFd& fd : fds_) keep.push_back(fd.get());
+  }
 
   // In a worker: calls f(chunk, source) for each non-empty piece of `task`, records whole.
   template <class F>

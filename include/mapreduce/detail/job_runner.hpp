@@ -24,6 +24,7 @@
 #include "mapreduce/detail/map_work.hpp"
 #include "mapreduce/detail/phase.hpp"
 #include "mapreduce/detail/reduce_work.hpp"
+#include "mapreduce/detail/system.hpp"
 #include "mapreduce/detail/task_source.hpp"
 #include "mapreduce/error.hpp"
 #include "mapreduce/input.hpp"
@@ -62,7 +63,8 @@ class JobRunner {
   void name_next(std::string name) { next_name_ = std::move(name); }
 
   // The span of one job: its statistics start empty, and its name is cleared at the end,
-  // whether it succeeds or throws.
+  // whether it succeeds or throws. A limit on open descriptors that the job raised is put
+  // back at its end.
   class Job {
    public:
     explicit Job(JobRunner& runner) : runner_(runner), start_(Clock::now()) { runner_.stats_ = JobStats{}; }
@@ -74,6 +76,7 @@ class JobRunner {
    private:
     JobRunner& runner_;
     Clock::time_point start_;
+    DescriptorLimitScope descriptors_;
   };
 
   // The partitions of a job without a combiner over `input_bytes` of files, when the options
@@ -172,6 +175,7 @@ class JobRunner {
     stats_.shared_bytes = out.shm_bytes;
     stats_.spilled_bytes = out.spilled_bytes;
     stats_.retries = out.retries;
+    stats_.memory_failures = out.memory_failures;
     stats_.map_workers = out.workers;
     stats_.map_seconds = seconds(map_at, gather_at);
     stats_.gather_seconds = seconds(gather_at, end);

@@ -52,6 +52,9 @@ class MapWork final : public PhaseWork {
   [[nodiscard]] std::string describe_task(std::size_t task) const override { return source_.describe(task); }
   void diagnose_crash(std::size_t task) const override { source_.diagnose_crash(task); }
   [[nodiscard]] std::uint64_t task_bytes(std::size_t task) const override { return source_.task_bytes(task); }
+  void descriptors(std::vector<int>& keep) const override {
+    if constexpr (requires { source_.descriptors(keep); }) source_.descriptors(keep);
+  }
 
  private:
   Source& source_;

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "mapreduce/detail/resource.hpp"
@@ -38,6 +39,9 @@ class PhaseWork {
   virtual void diagnose_crash(std::size_t /*task*/) const {}
   // The input bytes a task reads, for progress reports (0 when not known).
   [[nodiscard]] virtual std::uint64_t task_bytes(std::size_t /*task*/) const { return 0; }
+  // Adds the descriptors that the workers read and the parent opened before forking them
+  // (input files, run sets of an earlier phase): a worker closes every other one.
+  virtual void descriptors(std::vector<int>& /*keep*/) const {}
 };
 
 // A segment a worker handed to the parent, with the tag the worker gave it.
@@ -55,6 +59,27 @@ struct SmallResult {
   std::string data;
 };
 
+// The descriptors of objects that outlive a job and that user code may read in a later
+// job's workers (a Dataset's segments): every worker keeps them open. Registered while
+// the object lives; movable with it.
+class SharedDescriptors {
+ public:
+  SharedDescriptors() noexcept = default;
+  explicit SharedDescriptors(std::vector<int> fds);
+  SharedDescriptors(SharedDescriptors&& o) noexcept : fds_(std::exchange(o.fds_, {})) {}
+  SharedDescriptors& operator=(SharedDescriptors&& o) noexcept;
+  ~SharedDescriptors();
+  SharedDescriptors(const SharedDescriptors&) = delete;
+  SharedDescriptors& operator=(const SharedDescriptors&) = delete;
+
+  // Every registered descriptor, added to `keep`.
+  static void all(std::vector<int>& keep);
+
+ private:
+  void unregister() noexcept;
+  std::vector<int> fds_;
+};
+
 struct PhaseConfig {
   const char* name = "map";           // for messages: "map", "reduce"
   std::string job;                    // the job's name, when it has one: messages start with it
@@ -69,6 +94,9 @@ struct PhaseConfig {
   const std::function<void(const TaskContext&)>* before_task = nullptr;  // fault injection
   const std::function<void(const Progress&)>* progress = nullptr;        // called in the parent
   WorkerOutput output = WorkerOutput::lines;                             // the workers' stdout and stderr
+  const std::vector<int>* keep_descriptors = nullptr;                    // the user's, left open in workers
+  std::size_t worker_memory = 0;        // bytes each worker may allocate past what it shares; 0: no cap
+  bool host_threads_fork_safe = false;  // the caller vouches for its other threads (PoolOptions)
   // Results as they come (Pool::imap): at most `window` tasks are started and not yet
   // released() by the caller; `ordered`: counted from the first task not released, so the
   // next result in input order is always among them. 0: no limit.
@@ -83,6 +111,7 @@ struct PhaseOutcome {
   std::size_t spilled_bytes = 0;  // bytes of the segments published as spill files
   unsigned workers = 0;           // processes forked, replacements included
   unsigned retries = 0;           // task attempts that failed and were run again
+  unsigned memory_failures = 0;   // attempts that ended past the worker memory limit
 };
 
 // Runs `tasks` tasks of `work` and returns what the workers published.

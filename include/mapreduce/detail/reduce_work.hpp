@@ -57,6 +57,10 @@ class ReduceWork final : public PhaseWork {
              std::size_t group_memory)
       : runs_(runs), reducer_(reducer), partitions_(partitions), group_memory_(group_memory) {}
 
+  void descriptors(std::vector<int>& keep) const override {
+    for (const Published& r : runs_) keep.push_back(r.fd.get());
+  }
+
   void run_task(std::size_t task, WorkerLink& link) override {
     if (views_.empty()) {
       // The descriptors were inherited at fork; map each run set once, read-only. No

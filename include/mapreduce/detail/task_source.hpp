@@ -86,6 +86,9 @@ class StridedSource {
     return n > first_ ? (n - first_ + stride_ - 1) / stride_ : 0;
   }
   [[nodiscard]] std::size_t global_task(std::size_t t) const noexcept { return first_ + t * stride_; }
+  void descriptors(std::vector<int>& keep) const {
+    if constexpr (requires { inner_.descriptors(keep); }) inner_.descriptors(keep);
+  }
   [[nodiscard]] std::string describe(std::size_t t) const { return inner_.describe(global_task(t)); }
   void diagnose_crash(std::size_t t) const { inner_.diagnose_crash(global_task(t)); }
   [[nodiscard]] std::uint64_t task_bytes(std::size_t t) const { return inner_.task_bytes(global_task(t)); }
@@ -107,6 +110,9 @@ class OffsetSource {
   OffsetSource(Source& inner, std::size_t first) noexcept : inner_(inner), first_(first) {}
   [[nodiscard]] std::size_t tasks() const noexcept { return inner_.tasks(); }
   [[nodiscard]] std::size_t global_task(std::size_t t) const noexcept { return first_ + t; }
+  void descriptors(std::vector<int>& keep) const {
+    if constexpr (requires { inner_.descriptors(keep); }) inner_.descriptors(keep);
+  }
   [[nodiscard]] std::string describe(std::size_t t) const { return inner_.describe(t); }
   void diagnose_crash(std::size_t t) const { inner_.diagnose_crash(t); }
   [[nodiscard]] std::uint64_t task_bytes(std::size_t t) const { return inner_.task_bytes(t); }
@@ -129,6 +135,7 @@ class FileSource {
   void diagnose_crash(std::size_t t) const { plan_.check_unchanged(t); }
   [[nodiscard]] std::uint64_t task_bytes(std::size_t t) const noexcept { return plan_.task_bytes(t); }
   [[nodiscard]] std::size_t global_task(std::size_t t) const noexcept { return t; }
+  void descriptors(std::vector<int>& keep) const { plan_.descriptors(keep); }
   template <class F>
   void for_each_input(std::size_t t, F&& f) {
     plan_.for_each_chunk(t, [&f](std::string_view chunk, const ChunkSource& source) { f(FileChunk{chunk, source}); });
