@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "mapreduce/detail/split.hpp"
+#include "mapreduce/detail/system.hpp"
 #include "mapreduce/error.hpp"
 #include "mapreduce/interrupt.hpp"
 
@@ -65,6 +66,9 @@ FilePlan::FilePlan(const FileInput& input, std::size_t chunk_bytes, std::size_t 
     const bool is_stdin = f.name == "-";
     if (is_stdin) f.name = "standard input";
     UniqueFd fd(is_stdin ? ::fcntl(0, F_DUPFD_CLOEXEC, 3) : ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    // Up to max_held_files stay open for the job: the limit on descriptors rises before
+    // the next open could fail on it (for this job only, see DescriptorLimitScope).
+    if (fd) ensure_descriptor_headroom(fd.get(), 32);
     if (!fd) throw InputError(fmt::format("{}: cannot open: {}", f.name, std::strerror(errno)));
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) throw InputError(fmt::format("{}: cannot stat: {}", f.name, std::strerror(errno)));

@@ -86,6 +86,45 @@ bool read_all(int fd, void* data, std::size_t n) {
   return true;
 }
 
+// Reads the job's reply from `sock` into `reply`, header first; false when it cannot be
+// complete. The status pipe is watched too: once the job process has been reaped, what it
+// wrote is all in the socket, and a process it forked that still holds the socket must not
+// keep the caller waiting for an EOF that never comes.
+bool read_reply(int sock, int status, std::string& reply) {
+  ::fcntl(sock, F_SETFL, ::fcntl(sock, F_GETFL) | O_NONBLOCK);
+  auto complete = [&] {
+    if (reply.size() < sizeof(ReplyHeader)) return false;
+    ReplyHeader h{};
+    std::memcpy(&h, reply.data(), sizeof(h));
+    return reply.size() - sizeof(ReplyHeader) >= h.size;
+  };
+  // Reads what is there: false at EOF or an error.
+  auto drain = [&] {
+    char buf[65536];
+    for (;;) {
+      const ssize_t n = ::read(sock, buf, sizeof(buf));
+      if (n > 0) {
+        reply.append(buf, static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    }
+  };
+  for (;;) {
+    pollfd fds[2] = {{sock, POLLIN, 0}, {status, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    if (fds[0].revents != 0 && (!drain() || complete())) return complete();
+    if (fds[1].revents != 0) {  // reaped (or the server is gone): nothing more will come
+      drain();
+      return complete();
+    }
+  }
+}
+
 [[noreturn]] void job_process(int sock) {
   RequestHeader h{};
   std::string request;
@@ -195,12 +234,22 @@ extern "C" void on_child(int) {
     const ssize_t n = ::recvmsg(control, &msg, MSG_CMSG_CLOEXEC);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // the host closed its end, or is gone
-    int fds_in[2] = {-1, -1};
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    if (c == nullptr || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(2 * sizeof(int))) continue;
-    std::memcpy(fds_in, CMSG_DATA(c), sizeof(fds_in));
-    UniqueFd job_socket(fds_in[0]), status(fds_in[1]);
+    // Whatever descriptors came are owned at once, so a malformed request leaks none (a
+    // leaked copy of a job's socket would keep its caller waiting).
+    std::vector<UniqueFd> received;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (std::size_t i = 0; i < count; ++i) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        received.emplace_back(fd);
+      }
+    }
+    if (received.size() != 2 || (msg.msg_flags & MSG_CTRUNC) != 0) continue;  // the caller sees EOF
+    UniqueFd job_socket(std::move(received[0])), status(std::move(received[1]));
     std::fflush(nullptr);
+    SignalsBlocked blocked;  // the server's SIGCHLD handler is not the job's
     const pid_t pid = ::fork();
     if (pid == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -258,20 +307,17 @@ std::string run_in_server(int control, std::mutex& send_lock, JobEntry entry, co
   // A job process that dies before it has read the request shows as a failed write here,
   // and as EOF below: its wait status says why.
   const bool sent = write_all(mine.get(), &h, sizeof(h)) && write_all(mine.get(), request.data(), request.size());
-  ReplyHeader reply{};
-  std::string body;
-  bool complete = sent && read_all(mine.get(), &reply, sizeof(reply));
-  if (complete) {
-    body.resize(reply.size);
-    complete = read_all(mine.get(), body.data(), body.size());
-  }
-  if (!complete) {
+  std::string received;
+  if (!sent || !read_reply(mine.get(), status_read.get(), received)) {
     int status = 0;
     if (!read_all(status_read.get(), &status, sizeof(status))) {
       throw JobError("ForkServer: the server ended while the job ran");
     }
     throw JobError(fmt::format("ForkServer: the job's process {} before it replied", describe_wait_status(status)));
   }
+  ReplyHeader reply{};
+  std::memcpy(&reply, received.data(), sizeof(reply));
+  std::string body = received.substr(sizeof(reply), reply.size);
   switch (reply.kind) {
     case ReplyKind::result: return body;
     case ReplyKind::error: throw Error(body);
@@ -302,6 +348,7 @@ ForkServer::ForkServer() {
   detail::UniqueFd host_end(sv[0]), server_end(sv[1]);
   const pid_t host = ::getpid();
   std::fflush(nullptr);
+  detail::SignalsBlocked blocked;  // no handler of the host runs in the server
   const pid_t pid = ::fork();
   if (pid < 0) throw Error(fmt::format("ForkServer: cannot fork: {}", std::strerror(errno)));
   if (pid == 0) detail::server_main(server_end.get(), host);
@@ -311,6 +358,8 @@ ForkServer::ForkServer() {
 
 ForkServer::~ForkServer() {
   // EOF on its channel ends the server; its running jobs die with it (PR_SET_PDEATHSIG).
+  // shutdown() first: a child the host forked since may hold a copy of the channel.
+  ::shutdown(control_, SHUT_RDWR);
   ::close(control_);
   int status;
   while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {

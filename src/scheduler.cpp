@@ -54,7 +54,7 @@ struct Worker {
 class Scheduler {
  public:
   Scheduler(std::size_t tasks, PhaseWork& work, const PhaseConfig& config)
-      : gate_(config), work_(work), config_(config),
+      : gate_(config.name, config.host_threads_fork_safe), work_(work), config_(config),
         label_(config.job.empty() ? std::string(config.name) : config.job + ": " + config.name),
         ledger_(LedgerLimits{tasks, config.workers, config.max_attempts, config.max_tasks_per_worker, config.window,
                              config.ordered},
@@ -124,7 +124,11 @@ class Scheduler {
         }
       }
     }
-    if (::poll(fds_.data(), fds_.size(), poll_timeout_ms()) < 0) {
+    bool unwatched = false;  // a worker without a pidfd (a kernel before 5.3, a seccomp filter)
+    for (const auto& w : workers_) unwatched |= w.socket && !w.pidfd;
+    int timeout = poll_timeout_ms();
+    if (unwatched) timeout = timeout < 0 ? 100 : std::min(timeout, 100);
+    if (::poll(fds_.data(), fds_.size(), timeout) < 0) {
       if (errno == EINTR) return true;
       throw Error(fmt::format("poll: {}", std::strerror(errno)));
     }
@@ -153,6 +157,17 @@ class Scheduler {
         handle(w, *msg_);
       }
     }
+    if (unwatched) {
+      // Without a pidfd, whether each has ended is asked of waitid, leaving it unreaped.
+      for (auto& w : workers_) {
+        if (!w.socket || w.pidfd) continue;
+        siginfo_t info{};
+        if (::waitid(P_PID, static_cast<id_t>(w.process.pid()), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+            info.si_pid == w.process.pid()) {
+          drain_and_end(w);
+        }
+      }
+    }
     kill_overdue();
     wake_waiting();
     // Asked again after each spawn: the new worker may have taken the last task.
@@ -179,18 +194,6 @@ class Scheduler {
     bool exited = false;  // its pidfd
   };
 
-  // Only one thread forks at a time, and never in a process with other threads unless the
-  // caller vouched for them: a child of fork() has only the forking thread, and a lock
-  // another thread held stays locked in it for good. Checked before any fork, so a job
-  // that cannot start fails at once instead of hanging in its workers.
-  class ForkGate {
-   public:
-    explicit ForkGate(const PhaseConfig& config);
-    ~ForkGate();
-    ForkGate(const ForkGate&) = delete;
-    ForkGate& operator=(const ForkGate&) = delete;
-  };
-
   void note_descriptor(int fd) noexcept { highest_fd_ = std::max(highest_fd_, fd); }
 
   // The worker has ended (its pidfd says so): what it sent before is still in its socket,
@@ -198,6 +201,7 @@ class Scheduler {
   void drain_and_end(Worker& w) {
     UniqueFd received;
     for (;;) {
+      ensure_descriptor_headroom(highest_fd_, 16 + 8 * static_cast<int>(live_));
       const Receive r = try_recv_message(w.socket.get(), *msg_, &received);
       if (r != Receive::message) break;
       dispatch(w, *msg_, received);
@@ -420,7 +424,7 @@ class Scheduler {
                   describe_wait_status(status)});
   }
 
-  ForkGate gate_;           // first: checked before anything else is made
+  ForkGate gate_;           // first: checked before anything else is made (the job holds one too)
   DefaultSigchld sigchld_;  // in force before any worker is forked, until all are reaped
   DescriptorLimitScope descriptor_limit_;
   PhaseWork& work_;
@@ -488,32 +492,32 @@ std::thread::id fork_gate_owner;
 unsigned fork_gate_depth = 0;
 }  // namespace
 
-Scheduler::ForkGate::ForkGate(const PhaseConfig& config) {
-  if (!config.host_threads_fork_safe) {
+ForkGate::ForkGate(const char* what, bool host_threads_fork_safe) {
+  if (!host_threads_fork_safe) {
     const unsigned threads = count_threads();
     if (threads > 1) {
       throw ThreadsError(fmt::format(
-          "cannot start the {} phase: this process has {} threads, and a worker forked now could wait forever on a "
-          "lock one of them holds; start a mapreduce::ForkServer before the threads and run the job through it, or "
-          "set PoolOptions::host_threads_fork_safe if the workers never take a lock those threads use",
-          config.name, threads));
+          "cannot start {}: this process has {} threads, and a worker forked now could wait forever on a lock one of "
+          "them holds; start a mapreduce::ForkServer before the threads and run the job through it, or set "
+          "PoolOptions::host_threads_fork_safe if the workers never take a lock those threads use",
+          what, threads));
     }
   }
   const std::lock_guard lock(fork_gate_mutex);
   // The same thread may nest (a job while its imap stream lives): its workers close what
   // they inherit of the other's. Another thread's job would fork beside this one's.
   if (fork_gate_depth != 0 && fork_gate_owner != std::this_thread::get_id()) {
-    throw JobError(
-        fmt::format("cannot start the {} phase: another thread of this process is running a job, and a "
-                    "process runs its jobs one thread at a time; run concurrent jobs through a "
+    throw ThreadsError(
+        fmt::format("cannot start {}: another thread of this process is running a job, and a process "
+                    "runs its jobs one thread at a time; run concurrent jobs through a "
                     "mapreduce::ForkServer, where each gets a process of its own",
-                    config.name));
+                    what));
   }
   fork_gate_owner = std::this_thread::get_id();
   ++fork_gate_depth;
 }
 
-Scheduler::ForkGate::~ForkGate() {
+ForkGate::~ForkGate() {
   const std::lock_guard lock(fork_gate_mutex);
   if (--fork_gate_depth == 0) fork_gate_owner = std::thread::id();
 }

@@ -168,7 +168,8 @@ double cgroup_cpu_limit(const std::string& proc_self_cgroup,
   return lowest;
 }
 
-unsigned count_threads() noexcept {
+namespace {
+unsigned count_threads_once() noexcept {
   DIR* d = ::opendir("/proc/self/task");
   if (d == nullptr) return 0;
   unsigned n = 0;
@@ -176,6 +177,19 @@ unsigned count_threads() noexcept {
     if (e->d_name[0] != '.') ++n;
   }
   ::closedir(d);
+  return n;
+}
+}  // namespace
+
+unsigned count_threads() noexcept {
+  // pthread_join returns a little before the kernel takes the joined thread out of
+  // /proc/self/task: a thread joined just now may still be listed. Count again for up to
+  // 50 ms before saying there are others; a process with one thread pays one count.
+  unsigned n = count_threads_once();
+  for (int i = 0; i < 50 && n > 1; ++i) {
+    ::usleep(1000);
+    n = count_threads_once();
+  }
   return n;
 }
 
@@ -225,11 +239,17 @@ DescriptorLimitScope::DescriptorLimitScope() noexcept {
 DescriptorLimitScope::~DescriptorLimitScope() {
   const std::lock_guard lock(descriptor_limit_mutex);
   if (--descriptor_scopes != 0 || !descriptor_limit_raised) return;
-  // Descriptors above the old limit stay open (a Dataset's may outlive its job): the limit
-  // only stops new ones being numbered that high.
+  // Descriptors the job leaves open (a Dataset's segments) stay valid whatever the limit,
+  // but with them near it no new one could open: the limit comes back only as far as that
+  // leaves room.
+  int highest = 2;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (const dirent* e = ::readdir(d)) highest = std::max(highest, std::atoi(e->d_name));
+    ::closedir(d);
+  }
   rlimit lim{};
   if (::getrlimit(RLIMIT_NOFILE, &lim) == 0) {
-    lim.rlim_cur = descriptor_soft_limit_before;
+    lim.rlim_cur = std::min(lim.rlim_max, std::max(descriptor_soft_limit_before, static_cast<rlim_t>(highest) + 64));
     ::setrlimit(RLIMIT_NOFILE, &lim);
   }
   descriptor_limit_raised = false;

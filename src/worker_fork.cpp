@@ -54,12 +54,27 @@ void reset_signals() noexcept {
   sigemptyset(&dfl.sa_mask);
   for (int sig = 1; sig < NSIG; ++sig) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
-    ::sigaction(sig, &dfl, nullptr);  // fails harmlessly for the C library's own signals
+    struct sigaction now {};
+    if (::sigaction(sig, nullptr, &now) != 0) continue;  // the C library's own signals
+    // As exec does: a handler is the host's code and goes; an ignored signal stays ignored
+    // (nohup's SIGHUP, a background job's SIGINT), except SIGCHLD, whose SIG_IGN would reap
+    // the worker's own children before it could wait for them.
+    const bool ignored = (now.sa_flags & SA_SIGINFO) == 0 && now.sa_handler == SIG_IGN;
+    if (ignored && sig != SIGCHLD) continue;
+    ::sigaction(sig, &dfl, nullptr);
   }
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
 }
+
+SignalsBlocked::SignalsBlocked() noexcept {
+  sigset_t all;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &saved_);
+}
+
+SignalsBlocked::~SignalsBlocked() { ::pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
 
 ForkedWorker fork_worker(bool capture_output, std::vector<int> keep, const std::function<void(int)>& run) {
   int sv[2];
@@ -84,6 +99,7 @@ ForkedWorker fork_worker(bool capture_output, std::vector<int> keep, const std::
   keep.push_back(child_end.get());
   // Whatever stdio holds now would otherwise be written once by each child as well.
   std::fflush(nullptr);
+  SignalsBlocked blocked;  // until the child has reset the host's handlers
   const pid_t pid = ::fork();
   if (pid < 0) throw Error(fmt::format("cannot fork a worker: {}", std::strerror(errno)));
   if (pid == 0) {

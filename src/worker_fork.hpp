@@ -1,5 +1,7 @@
 #pragma once
 // Forking one worker: its channel to the parent, its output pipes, and what the child keeps.
+#include <signal.h>
+
 #include <functional>
 #include <vector>
 
@@ -25,8 +27,22 @@ ForkedWorker fork_worker(bool capture_output, std::vector<int> keep, const std::
 // gaps between them).
 void close_descriptors_except(std::vector<int> keep) noexcept;
 
-// In a forked child: every signal back to its default disposition, none blocked. A
-// server's handlers (for SIGTERM, SIGHUP, SIGCHLD...) are its own, not the workers'.
+// In a forked child: every handled signal back to its default disposition, none blocked,
+// as exec() leaves a program: a server's handlers (for SIGTERM, SIGHUP...) are its own, not
+// the workers'. Ignored signals stay ignored, as across exec, but SIGCHLD.
 void reset_signals() noexcept;
+
+// Every signal blocked in this thread while it lives: around a fork, so that no handler of
+// the host runs in the child before reset_signals().
+class SignalsBlocked {
+ public:
+  SignalsBlocked() noexcept;
+  ~SignalsBlocked();
+  SignalsBlocked(const SignalsBlocked&) = delete;
+  SignalsBlocked& operator=(const SignalsBlocked&) = delete;
+
+ private:
+  sigset_t saved_{};
+};
 
 }  // namespace mapreduce::detail

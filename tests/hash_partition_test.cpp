@@ -275,7 +275,8 @@ TEST_CASE("a flipped input bit flips each hash bit about half the time", "[hash]
         k[bit / 8] = static_cast<char>(k[bit / 8] ^ (1 << (bit % 8)));
         const auto d = base ^ mapreduce::hash_bytes(k.data(), n);
         k[bit / 8] = static_cast<char>(k[bit / 8] ^ (1 << (bit % 8)));
-        for (int o = 0; o < 64; ++o) flips[bit * 64 + o] += (d >> o) & 1;
+        for (int o = 0; o < 64; ++o)
+          flips[bit * 64 + static_cast<std::size_t>(o)] += static_cast<unsigned>((d >> o) & 1);
       }
     }
     const auto [lo, hi] = std::minmax_element(flips.begin(), flips.end());

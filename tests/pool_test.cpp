@@ -335,39 +335,48 @@ namespace {
 extern "C" void ignore_signal(int) {}
 }  // namespace
 
-TEST_CASE("workers start with every signal at its default disposition and none blocked") {
+TEST_CASE("workers start with no handler of the host, no signal blocked, and ignored ones as exec leaves them") {
   test::LeakCheck leaks;
-  struct sigaction handler {
-  }, saved_usr1{}, saved_hup{};
+  struct sigaction handler {};
+  struct sigaction ignore {};
+  struct sigaction saved_usr1 {};
+  struct sigaction saved_hup {};
+  struct sigaction saved_chld {};
   handler.sa_handler = ignore_signal;
   sigemptyset(&handler.sa_mask);
   ::sigaction(SIGUSR1, &handler, &saved_usr1);
-  struct sigaction ignore {};
   ignore.sa_handler = SIG_IGN;
   sigemptyset(&ignore.sa_mask);
-  ::sigaction(SIGHUP, &ignore, &saved_hup);
+  ::sigaction(SIGHUP, &ignore, &saved_hup);  // as under nohup
+  ::sigaction(SIGCHLD, &ignore, &saved_chld);
   sigset_t usr2, saved_mask;
   sigemptyset(&usr2);
   sigaddset(&usr2, SIGUSR2);
   ::sigprocmask(SIG_BLOCK, &usr2, &saved_mask);
 
   mapreduce::Pool pool({.workers = 2});
-  const auto defaults = pool.map(
+  const auto as_expected = pool.map(
       [](int) {
-        struct sigaction usr1 {
-        }, hup{};
+        struct sigaction usr1 {};
+        struct sigaction hup {};
+        struct sigaction chld {};
         ::sigaction(SIGUSR1, nullptr, &usr1);
         ::sigaction(SIGHUP, nullptr, &hup);
+        ::sigaction(SIGCHLD, nullptr, &chld);
         sigset_t mask;
         ::sigprocmask(SIG_BLOCK, nullptr, &mask);
-        return int(usr1.sa_handler == SIG_DFL && hup.sa_handler == SIG_DFL && sigismember(&mask, SIGUSR2) == 0);
+        // The handler is gone; SIGHUP stays ignored, as exec leaves it; SIGCHLD is back at
+        // its default, so that the worker can wait for children of its own.
+        return int(usr1.sa_handler == SIG_DFL && hup.sa_handler == SIG_IGN && chld.sa_handler == SIG_DFL &&
+                   sigismember(&mask, SIGUSR2) == 0);
       },
       std::vector<int>(8));
 
   ::sigprocmask(SIG_SETMASK, &saved_mask, nullptr);
+  ::sigaction(SIGCHLD, &saved_chld, nullptr);
   ::sigaction(SIGHUP, &saved_hup, nullptr);
   ::sigaction(SIGUSR1, &saved_usr1, nullptr);
-  CHECK(defaults == std::vector<int>(8, 1));
+  CHECK(as_expected == std::vector<int>(8, 1));
 }
 
 TEST_CASE("a worker's death is seen even while a process it forked holds a copy of its socket") {

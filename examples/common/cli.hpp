@@ -218,8 +218,8 @@ class App : public CLI::App {
   CLI::Option* add_worker_memory(std::size_t& target) {
     CLI::Option* opt = add_option_function<std::string>(
         "--worker-memory", [&target](const std::string& value) { target = parse_size("--worker-memory", value); },
-        "cap each worker's own memory at SIZE (512M, 2G...); a task past it\n"
-        "fails with \"exceeded the worker memory limit\" and runs again");
+        "cap what each worker (and a command it runs) may allocate at SIZE\n"
+        "(512M, 2G...); a task past it fails and runs again");
     opt->type_name("SIZE");
     return opt;
   }

@@ -89,12 +89,13 @@ void run_job(const char* request, std::size_t size, std::string& reply) {
 ///       mapreduce::ForkServer jobs;  // first, while main is the only thread
 ///       start_logging_thread();
 ///       auto counts = jobs.run(
-///           [](const std::vector<std::string>& files) {
+///           [](const std::vector<std::string>& paths) {
 ///             mapreduce::Pool pool;
+///             const std::vector<std::filesystem::path> files(paths.begin(), paths.end());
 ///             return pool.map_reduce<std::string, std::uint64_t>(mapreduce::FileInput{files}, count_words,
 ///                                                                std::plus<>{});
 ///           },
-///           files);
+///           paths);
 ///     }
 ///
 /// What a job can use, and what it cannot:
@@ -120,14 +121,13 @@ class ForkServer {
   /// `job(args...)` in a process of its own, forked from the server; returns its result.
   /// Safe to call from several threads at once.
   template <class Job, class... Args>
-  auto run(const Job& job, const Args&... args) -> std::invoke_result_t<const Job&, const Args&...> {
+  auto run(const Job& job, const Args&... args) -> std::decay_t<std::invoke_result_t<const Job&, const Args&...>> {
     static_assert(std::is_trivially_copyable_v<Job>,
                   "ForkServer::run: the job is copied to another process byte for byte: capture nothing, or "
                   "only plain values, and pass the rest as arguments");
     static_assert((Encodable<Args> && ...), "ForkServer::run: every argument needs a mapreduce::Codec");
-    using R = std::invoke_result_t<const Job&, const Args&...>;
-    static_assert(std::is_void_v<R> || Encodable<std::decay_t<R>>,
-                  "ForkServer::run: the job's result needs a mapreduce::Codec");
+    using R = std::decay_t<std::invoke_result_t<const Job&, const Args&...>>;
+    static_assert(std::is_void_v<R> || Encodable<R>, "ForkServer::run: the job's result needs a mapreduce::Codec");
     std::string request(sizeof(Job), '\0');
     std::memcpy(request.data(), &job, sizeof(Job));
     detail::encode_into(request, args...);

@@ -18,7 +18,7 @@ struct JobStats {
   std::uint64_t shared_bytes = 0;   // shared memory written: runs plus reduced partitions
   std::uint64_t spilled_bytes = 0;  // written to spill files once the budget was spent
   unsigned retries = 0;             // task attempts that failed and ran again
-  unsigned memory_failures = 0;     // of those attempts, the ones past PoolOptions::worker_memory
+  unsigned memory_failures = 0;     // task attempts that ended past PoolOptions::worker_memory
   std::uint64_t sent_bytes = 0;     // MpiPool: runs this rank sent to other ranks
   unsigned map_workers = 0;         // processes forked per phase
   unsigned reduce_workers = 0;

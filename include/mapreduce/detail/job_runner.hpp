@@ -67,13 +67,17 @@ class JobRunner {
   // back at its end.
   class Job {
    public:
-    explicit Job(JobRunner& runner) : runner_(runner), start_(Clock::now()) { runner_.stats_ = JobStats{}; }
+    explicit Job(JobRunner& runner)
+        : gate_("a job", runner.options_.host_threads_fork_safe), runner_(runner), start_(Clock::now()) {
+      runner_.stats_ = JobStats{};
+    }
     ~Job() { runner_.next_name_.clear(); }
     Job(const Job&) = delete;
     Job& operator=(const Job&) = delete;
     [[nodiscard]] Clock::time_point start() const noexcept { return start_; }
 
    private:
+    ForkGate gate_;  // first: a job that may not start changes nothing
     JobRunner& runner_;
     Clock::time_point start_;
     DescriptorLimitScope descriptors_;

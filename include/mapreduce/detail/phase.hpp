@@ -59,6 +59,21 @@ struct SmallResult {
   std::string data;
 };
 
+// Held for a whole job (JobRunner::Job) and for each phase: only one thread of a process
+// runs jobs at a time, and none runs in a process with other threads unless the caller
+// vouched for them (`host_threads_fork_safe`): a child of fork() has only the forking
+// thread, and a lock another thread held stays locked in it for good. Checked before any
+// fork, so a job that cannot start throws ThreadsError at once instead of hanging in its
+// workers. The same thread may hold it more than once (a job inside an imap loop).
+class ForkGate {
+ public:
+  // `what` names what could not start in the error: "a job", "the map phase".
+  ForkGate(const char* what, bool host_threads_fork_safe);
+  ~ForkGate();
+  ForkGate(const ForkGate&) = delete;
+  ForkGate& operator=(const ForkGate&) = delete;
+};
+
 // The descriptors of objects that outlive a job and that user code may read in a later
 // job's workers (a Dataset's segments): every worker keeps them open. Registered while
 // the object lives; movable with it.
