@@ -120,6 +120,21 @@ void tiny_job(benchmark::State& state) {
   counters(state, 2, static_cast<double>(pool.last_stats().shared_bytes) / (1 << 20));
 }
 
+// The same tiny job run through a ForkServer, as a program with threads must: one more fork
+// (of the small server) per job, the job process's own Pool, and the result encoded back.
+mapreduce::ForkServer* fork_server = nullptr;
+void tiny_job_fork_server(benchmark::State& state) {
+  for (auto _ : state) {
+    auto r = fork_server->run([] {
+      mapreduce::Pool pool({.workers = 2});
+      return pool.map_reduce<int, int>(
+          std::vector<int>{1, 2}, [](int i, auto& emit) { emit(i, i); }, std::plus<>{});
+    });
+    benchmark::DoNotOptimize(r.data());
+  }
+  counters(state, 2, 0);
+}
+
 // Results as they come: 1000 cheap items through imap, a task per item and 16 per task,
 // against Pool::map of the same items (all results at the end): the price of a round trip
 // and a segment per task, which ImapOptions::chunk amortizes.
@@ -205,6 +220,8 @@ void histogram(benchmark::State& state, Input in, unsigned workers, bool dense) 
 }  // namespace
 
 int main(int argc, char** argv) {
+  mapreduce::ForkServer server;  // first: while this is the only thread
+  fork_server = &server;
   benchmark::Initialize(&argc, argv);
   const auto inputs = find_inputs();
   if (inputs.empty()) {
@@ -216,6 +233,9 @@ int main(int argc, char** argv) {
   };
   benchmark::RegisterBenchmark("fixed/empty_job", empty_job)->UseRealTime()->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("fixed/tiny_job", tiny_job)->UseRealTime()->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("fixed/tiny_job_fork_server", tiny_job_fork_server)
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("fixed/map_1000_items", items_map)->UseRealTime()->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("fixed/imap_1000_items_chunk_1", [](benchmark::State& s) { items_imap(s, 1); })
       ->UseRealTime()
