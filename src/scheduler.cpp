@@ -424,9 +424,9 @@ class Scheduler {
                   describe_wait_status(status)});
   }
 
-  ForkGate gate_;           // first: checked before anything else is made (the job holds one too)
-  DefaultSigchld sigchld_;  // in force before any worker is forked, until all are reaped
-  DescriptorLimitScope descriptor_limit_;
+  [[no_unique_address]] ForkGate gate_;  // first: checked before anything else is made (the job holds one too)
+  DefaultSigchld sigchld_;               // in force before any worker is forked, until all are reaped
+  [[no_unique_address]] DescriptorLimitScope descriptor_limit_;
   PhaseWork& work_;
   const PhaseConfig& config_;
   std::string label_;  // "map", or "count words: map" for a named job
