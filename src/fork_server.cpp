@@ -184,7 +184,14 @@ extern "C" void on_child(int) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != host) ::_exit(0);
   close_descriptors_except({STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, control});
-  reset_signals();
+  reset_signals(signals_to_reset());
+  // What a job process puts back: the server's SIGCHLD handler, and the signals the server
+  // ignores below that the host did not.
+  std::vector<int> job_signals{SIGCHLD};
+  for (const int sig : {SIGINT, SIGQUIT, SIGPIPE}) {
+    struct sigaction now {};
+    if (::sigaction(sig, nullptr, &now) == 0 && now.sa_handler != SIG_IGN) job_signals.push_back(sig);
+  }
   // A terminal's ^C or ^\ goes to the whole process group: the host decides what it means,
   // and the jobs die of it; the server stays for the host's next job.
   ::signal(SIGINT, SIG_IGN);
@@ -255,7 +262,7 @@ extern "C" void on_child(int) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (::getppid() != self) ::_exit(1);
       close_descriptors_except({STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, job_socket.get()});
-      reset_signals();
+      reset_signals(job_signals);
       job_process(job_socket.get());
     }
     if (pid < 0) {

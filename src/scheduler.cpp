@@ -72,6 +72,7 @@ class Scheduler {
       keep_.insert(keep_.end(), config_.keep_descriptors->begin(), config_.keep_descriptors->end());
     }
     for (const int fd : keep_) note_descriptor(fd);
+    signals_ = signals_to_reset();
     if (reporting()) {
       for (std::size_t t = 0; t < ledger_.tasks(); ++t) bytes_total_ += work_.task_bytes(t);
       report();
@@ -224,9 +225,9 @@ class Scheduler {
     SeatRelease seat_guard{control_, seat};  // back if the fork or what follows throws
     WorkerBoard* board = seat < control_.seats() ? &control_.board(seat) : nullptr;
     ensure_descriptor_headroom(highest_fd_, 16 + 8 * static_cast<int>(live_));
-    ForkedWorker forked = fork_worker(config_.output != WorkerOutput::inherit, keep_, [this, board](int channel) {
-      worker_main(channel, work_, config_, parent_, board);
-    });
+    ForkedWorker forked = fork_worker(
+        config_.output != WorkerOutput::inherit, keep_, signals_,
+        [this, board](int channel) { worker_main(channel, work_, config_, parent_, board); });
     Worker& w = workers_.emplace_back();
     w.process = std::move(forked.process);
     w.socket = std::move(forked.socket);
@@ -449,6 +450,7 @@ class Scheduler {
   Clock::time_point last_step_{};
   std::int64_t woke_ns_ = 0;  // when the last poll returned (steady_ns)
   std::vector<int> keep_;     // the descriptors a worker keeps besides its own
+  std::vector<int> signals_;  // those a worker resets (signals_to_reset)
   int highest_fd_ = 2;
 };
 

@@ -48,21 +48,28 @@ void close_descriptors_except(std::vector<int> keep) noexcept {
   close_from_to(from, ~0u);
 }
 
-void reset_signals() noexcept {
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  sigemptyset(&dfl.sa_mask);
+std::vector<int> signals_to_reset() {
+  std::vector<int> out;
   for (int sig = 1; sig < NSIG; ++sig) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
     struct sigaction now {};
     if (::sigaction(sig, nullptr, &now) != 0) continue;  // the C library's own signals
+    if ((now.sa_flags & SA_SIGINFO) == 0 && now.sa_handler == SIG_DFL) continue;
     // As exec does: a handler is the host's code and goes; an ignored signal stays ignored
     // (nohup's SIGHUP, a background job's SIGINT), except SIGCHLD, whose SIG_IGN would reap
     // the worker's own children before it could wait for them.
     const bool ignored = (now.sa_flags & SA_SIGINFO) == 0 && now.sa_handler == SIG_IGN;
     if (ignored && sig != SIGCHLD) continue;
-    ::sigaction(sig, &dfl, nullptr);
+    out.push_back(sig);
   }
+  return out;
+}
+
+void reset_signals(const std::vector<int>& signals) noexcept {
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  for (const int sig : signals) ::sigaction(sig, &dfl, nullptr);
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -76,7 +83,8 @@ SignalsBlocked::SignalsBlocked() noexcept {
 
 SignalsBlocked::~SignalsBlocked() { ::pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
 
-ForkedWorker fork_worker(bool capture_output, std::vector<int> keep, const std::function<void(int)>& run) {
+ForkedWorker fork_worker(bool capture_output, std::vector<int> keep, const std::vector<int>& signals,
+                         const std::function<void(int)>& run) {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
     throw Error(fmt::format("cannot create a worker channel: {}", std::strerror(errno)));
@@ -115,7 +123,7 @@ ForkedWorker fork_worker(bool capture_output, std::vector<int> keep, const std::
     (void)parent_end.release();
     for (auto& fd : out_read) (void)fd.release();
     for (auto& fd : out_write) (void)fd.release();
-    reset_signals();
+    reset_signals(signals);
     run(child_end.get());
     ::_exit(1);  // `run` never returns; should it, the child still never runs the parent's code
   }

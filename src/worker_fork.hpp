@@ -19,18 +19,23 @@ struct ForkedWorker {
 
 // Forks a worker with a SOCK_SEQPACKET channel and, when `capture_output`, pipes for its stdout
 // and stderr. The child keeps standard input, output and error, its channel and `keep`, and
-// closes every other descriptor it inherited; it starts with every signal at its default
-// disposition and none blocked. Then `run(channel)` runs; it must not return.
-ForkedWorker fork_worker(bool capture_output, std::vector<int> keep, const std::function<void(int)>& run);
+// closes every other descriptor it inherited; it resets `signals` (signals_to_reset()) and
+// unblocks every signal. Then `run(channel)` runs; it must not return.
+ForkedWorker fork_worker(bool capture_output, std::vector<int> keep, const std::vector<int>& signals,
+                         const std::function<void(int)>& run);
 
 // In a forked child: closes every descriptor except those in `keep` (close_range over the
 // gaps between them).
 void close_descriptors_except(std::vector<int> keep) noexcept;
 
-// In a forked child: every handled signal back to its default disposition, none blocked,
-// as exec() leaves a program: a server's handlers (for SIGTERM, SIGHUP...) are its own, not
-// the workers'. Ignored signals stay ignored, as across exec, but SIGCHLD.
-void reset_signals() noexcept;
+// The signals a child must put back to their default disposition, as exec() leaves a
+// program: every one with a handler (a server's handlers for SIGTERM, SIGHUP... are its own,
+// not the workers'), and SIGCHLD if ignored. Other ignored signals stay ignored, as across
+// exec. Asked once in the parent (a query per signal), so a fork costs only the resets.
+std::vector<int> signals_to_reset();
+
+// In a forked child: `signals` back to their default disposition, none blocked.
+void reset_signals(const std::vector<int>& signals) noexcept;
 
 // Every signal blocked in this thread while it lives: around a fork, so that no handler of
 // the host runs in the child before reset_signals().
