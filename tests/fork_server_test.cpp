@@ -1,6 +1,7 @@
 // Jobs from a multi-threaded host (fork_server.hpp, and the thread check every phase
 // makes): a job in a threaded process fails at once and says why, runs through a
 // ForkServer started before the threads, and never hangs.
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -9,6 +10,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -164,6 +166,30 @@ TEST_CASE("a ForkServer job's arguments, result and failures cross as they would
                Catch::Contains("killed by signal 6 (SIGABRT)"));
     CHECK_THAT(test::job_error([&] { server.run([] { ::_exit(3); }); }), Catch::Contains("exited with status 3"));
     CHECK(server.run([] { return 42; }) == 42);
+  }
+  SECTION("a job process that dies while a process it forked holds its socket is still seen to die") {
+    // The grandchild keeps a copy of the job's socket, so no EOF comes while it lives: the
+    // caller learns of the death from the status the server writes when it reaps the job.
+    test::TempDir dir;
+    const std::string pid_file = (dir.path() / "grandchild").string();
+    const std::string message = test::job_error([&] {
+      server.run(
+          [](const std::string& path) {
+            const pid_t child = ::fork();
+            if (child == 0) {
+              ::sleep(3600);
+              ::_exit(0);
+            }
+            std::ofstream(path) << child << '\n';
+            ::_exit(4);
+          },
+          pid_file);
+    });
+    CHECK_THAT(message, Catch::Contains("exited with status 4"));
+    pid_t grandchild = 0;
+    std::ifstream(pid_file) >> grandchild;
+    REQUIRE(grandchild > 0);
+    ::kill(grandchild, SIGKILL);
   }
 }
 
