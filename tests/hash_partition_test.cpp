@@ -18,6 +18,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "colliding_key.hpp"
+
 namespace {
 
 // The long-key hash as it was before its steps were protected, to show that the crafted
@@ -293,27 +295,7 @@ TEST_CASE("a flipped input bit flips each hash bit about half the time", "[hash]
   CHECK(mean < 0.51);
 }
 
-namespace {
-
-// A key type whose hash is the same for every key: every key collides, in the map workers'
-// tables, in the shuffle and in the reducers' tables.
-struct Colliding {
-  std::string s;
-};
-
-}  // namespace
-
-template <>
-struct mapreduce::KeyTraits<Colliding> {
-  using view = std::string_view;
-  static std::uint64_t hash(view) noexcept { return 0x5555000000000000ULL; }
-  static bool equal(view a, view b) noexcept { return a == b; }
-  static bool less(view a, view b) noexcept { return a < b; }
-  static std::size_t size(view k) noexcept { return Codec<std::string>::size(k); }
-  static char* write(char* out, view k) { return Codec<std::string>::write(out, k); }
-  static view read(const char*& in) { return Codec<std::string>::read_view(in); }
-  static Colliding own(view k) { return {std::string(k)}; }
-};
+using test::Colliding;
 
 TEST_CASE("a combining job whose keys all share one hash still counts exactly", "[hash][pool]") {
   // 2000 distinct keys of 9 to 40 bytes (the map side hashes string keys of up to 8 bytes

@@ -16,6 +16,8 @@
 #include <mapreduce/detail/key_grouper.hpp>
 #include <mapreduce/detail/record_buffer.hpp>
 
+#include "colliding_key.hpp"
+
 namespace {
 
 using mapreduce::detail::GroupBuffers;
@@ -24,24 +26,9 @@ using mapreduce::detail::RecordBuffer;
 using mapreduce::detail::RecordRef;
 using mapreduce::detail::RunSetView;
 
-// A key whose hash is the same for every key: every record collides.
-struct Colliding {
-  std::string s;
-};
+using test::Colliding;
 
 }  // namespace
-
-template <>
-struct mapreduce::KeyTraits<Colliding> {
-  using view = std::string_view;
-  static std::uint64_t hash(view) noexcept { return 0x5555000000000000ULL; }
-  static bool equal(view a, view b) noexcept { return a == b; }
-  static bool less(view a, view b) noexcept { return a < b; }
-  static std::size_t size(view k) noexcept { return Codec<std::string>::size(k); }
-  static char* write(char* out, view k) { return Codec<std::string>::write(out, k); }
-  static view read(const char*& in) noexcept { return Codec<std::string>::read_view(in); }
-  static Colliding own(view k) { return {std::string(k)}; }
-};
 
 namespace {
 

@@ -110,12 +110,10 @@ class DatasetSource {
   }
   void diagnose_crash(std::size_t) const noexcept {}
   [[nodiscard]] std::uint64_t task_bytes(std::size_t) const noexcept { return 0; }
-  void descriptors(std::vector<int>& keep) const {
-    for (const Published& p : data_.segments()) keep.push_back(p.fd.get());
-  }
   template <class F>
   void for_each_input(std::size_t t, F&& f) const {
-    // The descriptor was inherited at fork; the segment is mapped for this task only.
+    // The descriptor was inherited at fork (every live Dataset's are kept: SharedDescriptors);
+    // the segment is mapped for this task only.
     data_.for_each_in_partition(t, [&f](typename KeyTraits<K>::view key, V value) {
       f(KeyValue<typename KeyTraits<K>::view, V>{key, std::move(value)});
     });

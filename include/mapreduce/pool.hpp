@@ -72,9 +72,11 @@ class Grid {
 /// The result's order depends only on its keys, never on the number of workers or
 /// partitions; sort it with the helpers of result.hpp.
 ///
-/// Call it from a thread that may fork: the workers run your code after fork(), where
-/// only the calling thread exists. Run one job at a time per process: two jobs started at
-/// once from different threads could each hand its workers the other's sockets.
+/// The workers run your code after fork(), where only the calling thread exists, so a job
+/// in a process with other threads throws ThreadsError before forking anything: run it
+/// through a ForkServer (fork_server.hpp), or see PoolOptions::host_threads_fork_safe. A
+/// job started on another thread while one runs throws ThreadsError too; read a job or an
+/// imap stream to its end on the thread that started it (its workers die with that thread).
 class Pool {
  public:
   Pool() : Pool(PoolOptions{}) {}
