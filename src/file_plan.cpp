@@ -81,7 +81,9 @@ FilePlan::FilePlan(const FileInput& input, std::size_t chunk_bytes, std::size_t 
         f.fd = fd.get();
         fds_.push_back(std::move(fd));
       }
-    } else if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) {
+    } else if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || (is_stdin && S_ISCHR(st.st_mode))) {
+      // Standard input from a device too (`< /dev/null`, a terminal), as `sort` takes it; a
+      // device named as a path is refused (/dev/zero would never end).
       UniqueFd mem = read_pipe_to_memory(fd.get(), f.name, max_pipe_bytes, f.size);
       f.fd = mem.get();
       fds_.push_back(std::move(mem));

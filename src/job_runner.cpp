@@ -101,7 +101,7 @@ void JobRunner::record_stats(const PhaseOutcome& mapped, const PhaseOutcome& red
   stats_.memory_failures = mapped.memory_failures + reduced.memory_failures;
   stats_.map_workers = mapped.workers;
   stats_.reduce_workers = reduced.workers;
-  stats_.split_seconds = seconds(t.start, t.map);
+  stats_.split_seconds = seconds(t.start, t.map) - stats_.sample_seconds;  // the sample ran in between
   stats_.map_seconds = seconds(t.map, t.reduce);
   stats_.reduce_seconds = seconds(t.reduce, t.gather);
   stats_.gather_seconds = seconds(t.gather, t.end);

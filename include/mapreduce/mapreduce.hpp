@@ -10,6 +10,7 @@
 #include "mapreduce/input.hpp"
 #include "mapreduce/interrupt.hpp"
 #include "mapreduce/key.hpp"
+#include "mapreduce/part_files.hpp"
 #include "mapreduce/partition.hpp"
 #include "mapreduce/pool.hpp"
 #include "mapreduce/progress.hpp"

@@ -18,6 +18,7 @@
 #include "mapreduce/detail/job_runner.hpp"
 #include "mapreduce/input.hpp"
 #include "mapreduce/key.hpp"
+#include "mapreduce/part_files.hpp"
 #include "mapreduce/pool_options.hpp"
 #include "mapreduce/result_stream.hpp"
 #include "mapreduce/stats.hpp"
@@ -129,9 +130,46 @@ class Pool {
   template <Key K, Encodable V, class Input, class Mapper, class Reducer>
   Dataset<K, reduce_output_t<K, V, Reducer>> map_reduce_dataset(const Input& input, Mapper&& mapper, Reducer&& reducer,
                                                                 DenseKeys dense = {}) {
-    return runner_.run<K, V>(input, mapper, reducer, dense, [](std::vector<detail::Published>& reduced) {
-      return Dataset<K, reduce_output_t<K, V, Reducer>>(std::move(reduced));
+    return runner_.run<K, V>(input, mapper, reducer, dense, [](detail::PhaseOutcome& reduced) {
+      return Dataset<K, reduce_output_t<K, V, Reducer>>(std::move(reduced.published));
     });
+  }
+
+  /// Like map_reduce, but the reducers write the result to files, one per partition
+  /// (`part-00000`...), and the parent never holds it: for results larger than the parent
+  /// should, and for other programs to read. The files appear only when the whole job has
+  /// succeeded (see PartFiles). Takes the same inputs as map_reduce. With sorted(), the
+  /// files concatenated in order are in key order.
+  ///
+  ///     auto written = pool.sorted().map_reduce_to_files<std::string, std::uint64_t>(
+  ///         files, count_words, std::plus<>{}, {.directory = "counts"});
+  ///     // counts/part-00000 ... as "word<TAB>count" lines, words in order across the files
+  template <Key K, Encodable V, class Input, class Mapper, class Reducer>
+  PartFilesWritten map_reduce_to_files(const Input& input, Mapper&& mapper, Reducer&& reducer, const PartFiles& files,
+                                       DenseKeys dense = {}) {
+    using Out = reduce_output_t<K, V, Reducer>;
+    if (files.format == PartFormat::tsv &&
+        !(detail::tsv_writable<typename KeyTraits<K>::view> && detail::tsv_writable<Out>)) {
+      throw OptionsError("PartFormat::tsv needs an fmt::formatter for the key and the value: use PartFormat::binary");
+    }
+    detail::PartDirectory directory(files);
+    return runner_.run<K, V>(
+        input, mapper, reducer, dense,
+        [&](detail::PhaseOutcome& reduced) { return directory.commit(runner_.partitions(), reduced.records); },
+        &directory.target());
+  }
+
+  /// Puts the next job's result in key order (KeyTraits::less): map_reduce returns it
+  /// sorted, a Dataset's partitions hold key ranges in order, and part files concatenated
+  /// in order are sorted. The engine maps a sample of the input first (about 1/64 of a large
+  /// one), cuts the partitions into key ranges of about equal size from the keys it saw,
+  /// and each reducer sorts its range; the order is the same for any number of workers and
+  /// partitions.
+  ///
+  ///     auto counts = pool.sorted().map_reduce<std::string, std::uint64_t>(files, count, std::plus<>{});
+  Pool& sorted() noexcept {
+    runner_.sort_next();
+    return *this;
   }
 
   /// Names the next job: its failures read "NAME: map task ...", so a chain of jobs says
@@ -223,8 +261,8 @@ class Pool {
   // map_reduce: the job, then the reduced partitions gathered into the parent.
   template <class K, class V, class Input, class Mapper, class Reducer>
   auto gather(const Input& input, Mapper& mapper, Reducer& reducer, DenseKeys dense) {
-    return runner_.run<K, V>(input, mapper, reducer, dense, [](std::vector<detail::Published>& reduced) {
-      return detail::gather_pairs<K, reduce_output_t<K, V, Reducer>>(reduced);
+    return runner_.run<K, V>(input, mapper, reducer, dense, [](detail::PhaseOutcome& reduced) {
+      return detail::gather_pairs<K, reduce_output_t<K, V, Reducer>>(reduced.published);
     });
   }
 

@@ -7,6 +7,7 @@ namespace mapreduce {
 /// What the last job of a Pool did, phase by phase (Pool::last_stats()).
 struct JobStats {
   double split_seconds = 0;   // checking inputs and cutting them into tasks (parent)
+  double sample_seconds = 0;  // a sorted job's sample of its keys, before the map (Pool::sorted)
   double map_seconds = 0;     // map workers: map, combine, write runs
   double reduce_seconds = 0;  // reduce workers: read runs in place, reduce, write results
   double gather_seconds = 0;  // parent: read the reduced partitions into the result

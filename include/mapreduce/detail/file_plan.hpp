@@ -36,6 +36,7 @@ class FilePlan {
   }
 
   // In a worker: calls f(chunk, source) for each non-empty piece of `task`, records whole.
+  [[nodiscard]] char delimiter() const noexcept { return delimiter_; }
   template <class F>
   void for_each_chunk(std::size_t task, F&& f) {
     for (std::size_t i = task_begin_[task]; i < task_begin_[task + 1]; ++i) {

@@ -24,11 +24,13 @@
 #include "mapreduce/detail/map_work.hpp"
 #include "mapreduce/detail/phase.hpp"
 #include "mapreduce/detail/reduce_work.hpp"
+#include "mapreduce/detail/sample_work.hpp"
 #include "mapreduce/detail/system.hpp"
 #include "mapreduce/detail/task_source.hpp"
 #include "mapreduce/error.hpp"
 #include "mapreduce/input.hpp"
 #include "mapreduce/key.hpp"
+#include "mapreduce/part_files.hpp"
 #include "mapreduce/pool_options.hpp"
 #include "mapreduce/stats.hpp"
 
@@ -61,6 +63,8 @@ class JobRunner {
   [[nodiscard]] const JobStats& stats() const noexcept { return stats_; }
   // The name of the next job (Pool::named); cleared when that job ends.
   void name_next(std::string name) { next_name_ = std::move(name); }
+  // The next job's result in key order (Pool::sorted); cleared when that job ends.
+  void sort_next() noexcept { next_sorted_ = true; }
 
   // The span of one job: its statistics start empty, and its name is cleared at the end,
   // whether it succeeds or throws. A limit on open descriptors that the job raised is put
@@ -71,7 +75,10 @@ class JobRunner {
         : gate_("a job", runner.options_.host_threads_fork_safe), runner_(runner), start_(Clock::now()) {
       runner_.stats_ = JobStats{};
     }
-    ~Job() { runner_.next_name_.clear(); }
+    ~Job() {
+      runner_.next_name_.clear();
+      runner_.next_sorted_ = false;
+    }
     Job(const Job&) = delete;
     Job& operator=(const Job&) = delete;
     [[nodiscard]] Clock::time_point start() const noexcept { return start_; }
@@ -113,47 +120,76 @@ class JobRunner {
   }
 
   // Map: every task of `source` through `mapper`, combined in each worker, written as runs.
+  // `ranges`: a sorted job's partitions (null: partitions by hash).
   template <class K, class V, TaskSource Source, class Mapper, class Reducer>
-  PhaseOutcome map_phase(Source& source, Mapper& mapper, Reducer& reducer, DenseKeys dense) {
+  PhaseOutcome map_phase(Source& source, Mapper& mapper, Reducer& reducer, DenseKeys dense,
+                         const KeyRanges<K>* ranges = nullptr) {
     if constexpr (std::is_function_v<Reducer>) {
       auto* function = &reducer;  // a plain function: held, and type-erased, as a pointer
-      return map_phase_of<K, V>(source, mapper, function, dense);
+      return map_phase_of<K, V>(source, mapper, function, dense, ranges);
     } else {
-      return map_phase_of<K, V>(source, mapper, reducer, dense);
+      return map_phase_of<K, V>(source, mapper, reducer, dense, ranges);
+    }
+  }
+
+  // A sorted job's key ranges: the mapper over a sample of `source`, in workers (sample_work.hpp).
+  template <class K, class V, TaskSource Source, class Mapper>
+  KeyRanges<K> sample_phase(Source& source, Mapper& mapper) {
+    if constexpr (requires(std::size_t i) { source.for_each_sampled_input(i, i, 0, [](auto&&) {}); }) {
+      const SamplePlan plan = SamplePlan::make(source.tasks(), stats_.input_bytes, workers_, partitions_);
+      if (plan.tasks == 0 || partitions_ == 1) return KeyRanges<K>::from_sample({}, partitions_);
+      SampleWork<K, V, Source, Mapper> work(source, mapper, plan);
+      PhaseOutcome sampled = run_phase(plan.tasks, work, phase("sample", 0));
+      return ranges_from_samples<K>(sampled.published, partitions_);
+    } else {
+      throw OptionsError("a sorted job needs files, items or a Dataset as its input");
     }
   }
 
   // Reduce: the partitions listed (all when null), each from every run set in `runs`.
   template <class K, class V, class Reducer>
   PhaseOutcome reduce_phase(const std::vector<Published>& runs, Reducer& reducer,
-                            const std::vector<std::uint32_t>* partitions, std::size_t shm_in_use) {
+                            const std::vector<std::uint32_t>* partitions, std::size_t shm_in_use,
+                            ReduceTarget output = {}) {
     if constexpr (std::is_function_v<Reducer>) {
       auto* function = &reducer;
-      return reduce_phase_of<K, V>(runs, function, partitions, shm_in_use);
+      return reduce_phase_of<K, V>(runs, function, partitions, shm_in_use, output);
     } else {
-      return reduce_phase_of<K, V>(runs, reducer, partitions, shm_in_use);
+      return reduce_phase_of<K, V>(runs, reducer, partitions, shm_in_use, output);
     }
   }
 
-  // A whole job on one machine: map, reduce, then `finish(reduced_partitions)` makes the
-  // result (a gather into the parent, or a Dataset left in shared memory).
+  // A whole job on one machine: (for a sorted job, a sample of the keys,) map, reduce, then
+  // `finish(reduced)` makes the result (a gather into the parent, a Dataset left in shared
+  // memory, or part files put in place). With `files`, reducers write there.
   template <class K, class V, class Input, class Mapper, class Reducer, class Finish>
-  auto run(const Input& input, Mapper& mapper, Reducer& reducer, DenseKeys dense, Finish&& finish) {
+  auto run(const Input& input, Mapper& mapper, Reducer& reducer, DenseKeys dense, Finish&& finish,
+           const PartFileTarget* files = nullptr) {
     Job job(*this);
+    const bool sorted = next_sorted_;
     return with_source(input, [&](auto& source) {
       stats_.map_tasks = source.tasks();
       using R = std::conditional_t<std::is_function_v<Reducer>, Reducer*, std::remove_reference_t<Reducer>>;
       PartitionsForJob partitions(*this, is_combine<R, K, V>() ? 0 : shuffle_partitions(stats_.input_bytes));
+      KeyRanges<K> ranges;
+      if (sorted) {
+        const auto sample_at = Clock::now();
+        ranges = sample_phase<K, V>(source, mapper);
+        stats_.sample_seconds = seconds(sample_at, Clock::now());
+      }
       const auto map_at = Clock::now();
-      PhaseOutcome mapped = map_phase<K, V>(source, mapper, reducer, dense);
+      PhaseOutcome mapped = map_phase<K, V>(source, mapper, reducer, dense, sorted ? &ranges : nullptr);
       const auto reduce_at = Clock::now();
-      PhaseOutcome reduced = reduce_phase<K, V>(mapped.published, reducer, nullptr, mapped.shm_bytes);
+      PhaseOutcome reduced = reduce_phase<K, V>(mapped.published, reducer, nullptr, mapped.shm_bytes,
+                                                ReduceTarget{sorted, files});
       auto finish_at = Clock::now();
-      auto result = finish(reduced.published);
+      auto result = finish(reduced);
       const auto end = Clock::now();
       std::size_t keys = 0;
       if constexpr (requires { result.segments(); }) {
         finish_at = end;  // a Dataset is not gathered: its pairs stay where they are, uncounted
+      } else if constexpr (requires { result.pairs; }) {
+        keys = result.pairs;  // written by the reducers: nothing gathered
       } else {
         keys = result.size();
       }
@@ -209,7 +245,8 @@ class JobRunner {
   };
 
   template <class K, class V, class Source, class Mapper, class Reducer>
-  PhaseOutcome map_phase_of(Source& source, Mapper& mapper, Reducer& reducer, DenseKeys dense) {
+  PhaseOutcome map_phase_of(Source& source, Mapper& mapper, Reducer& reducer, DenseKeys dense,
+                            const KeyRanges<K>* ranges) {
     using R = std::remove_reference_t<Reducer>;  // const when the caller passed a const reducer
     using Out = reduce_output_t<K, V, Reducer>;
     static_assert(is_reducer<R, K, V>(),
@@ -223,6 +260,7 @@ class JobRunner {
     }
     constexpr bool sum = std::is_same_v<std::decay_t<R>, std::plus<>> || std::is_same_v<std::decay_t<R>, std::plus<V>>;
     MapBuffer<K, V> buffer(partitions_, combine_fn, static_cast<const void*>(&reducer), sum, shuffle_memory());
+    if (ranges != nullptr) buffer.use_key_ranges(ranges);
     if (dense.count != 0) {
       if constexpr (std::is_integral_v<K> && is_combine<R, K, V>()) {
         buffer.use_dense_keys(dense.count);
@@ -237,10 +275,11 @@ class JobRunner {
 
   template <class K, class V, class Reducer>
   PhaseOutcome reduce_phase_of(const std::vector<Published>& runs, Reducer& reducer,
-                               const std::vector<std::uint32_t>* partitions, std::size_t shm_in_use) {
+                               const std::vector<std::uint32_t>* partitions, std::size_t shm_in_use,
+                               ReduceTarget output) {
     using R = std::remove_reference_t<Reducer>;
     using Out = reduce_output_t<K, V, Reducer>;
-    ReduceWork<K, V, R, Out> work(runs, reducer, partitions, shuffle_memory());
+    ReduceWork<K, V, R, Out> work(runs, reducer, partitions, shuffle_memory(), output);
     const std::size_t tasks = runs.empty() ? 0 : partitions != nullptr ? partitions->size() : partitions_;
     return run_phase(tasks, work, phase("reduce", shm_in_use, is_combine<R, K, V>()));
   }
@@ -257,6 +296,7 @@ class JobRunner {
   std::size_t items_per_task_;
   std::string spill_dir_;
   std::string next_name_;
+  bool next_sorted_ = false;
   JobStats stats_;
 };
 

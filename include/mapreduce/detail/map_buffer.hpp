@@ -12,6 +12,7 @@
 
 #include "mapreduce/codec.hpp"
 #include "mapreduce/detail/codec_guard.hpp"
+#include "mapreduce/detail/key_ranges.hpp"
 #include "mapreduce/detail/phase.hpp"
 #include "mapreduce/detail/record_buffer.hpp"
 #include "mapreduce/detail/run_format.hpp"
@@ -126,6 +127,14 @@ class MapBuffer {
   // The combined pairs held now (after drain()): for in-process baselines and tests.
   [[nodiscard]] const CombineTable<K, V, true>& combined() const noexcept { return table_; }
 
+  // A sorted job: partitions are ranges of keys (key_ranges.hpp); `ranges` outlives this.
+  void use_key_ranges(const KeyRanges<K>* ranges) noexcept {
+    ranges_ = ranges;
+    records_buffer_.use_key_ranges(ranges);
+  }
+  // What a buffer without a combiner holds (a sorted job's sample reads it).
+  [[nodiscard]] const RecordBuffer<K, V>& records() const noexcept { return records_buffer_; }
+
   // Tags the records that follow (jobs without a combiner) so reducers can put each
   // key's values in task order: the same order whichever worker ran which task.
   void set_task(std::size_t task) {
@@ -157,7 +166,7 @@ class MapBuffer {
     }
     std::vector<std::uint64_t> bytes(partitions_, 0), counts(partitions_, 0);
     table_.for_each([&](const auto& s) {
-      const std::uint32_t p = partition_of(s.hash, partitions_);
+      const std::uint32_t p = partition_of_slot(s.hash, s.key);
       bytes[p] += run_record::untagged_head + KeyTraits<K>::size(s.key) + Codec<V>::size(s.value);
       ++counts[p];
     });
@@ -171,7 +180,7 @@ class MapBuffer {
     std::vector<char*> cursor(partitions_);
     for (std::uint32_t p = 0; p < partitions_; ++p) cursor[p] = base + offsets[p];
     table_.for_each([&](const auto& s) {
-      char*& c = cursor[partition_of(s.hash, partitions_)];
+      char*& c = cursor[partition_of_slot(s.hash, s.key)];
       c = write_key_value<K, V>(run_record::write_head(c, s.hash), s.key, s.value);
     });
     if constexpr (!trusted) {
@@ -220,6 +229,10 @@ class MapBuffer {
     }
   };
 
+  [[nodiscard]] std::uint32_t partition_of_slot(std::uint64_t hash, View key) const {
+    return ranges_ != nullptr ? ranges_->partition(key) : partition_of(hash, partitions_);
+  }
+
   [[gnu::always_inline]] inline void combine_into_table(std::uint64_t h, std::uint64_t prefix, View key,
                                                         const V& value) {
     if (sum_) {
@@ -242,6 +255,7 @@ class MapBuffer {
   std::size_t dense_used_ = 0;  // nonzero once a dense key was added since the last drain
   CombineTable<K, V, true> table_;
   RecordBuffer<K, V> records_buffer_;  // jobs without a combiner
+  const KeyRanges<K>* ranges_ = nullptr;
   std::uint64_t records_ = 0;
 };
 

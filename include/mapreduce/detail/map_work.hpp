@@ -16,6 +16,28 @@
 
 namespace mapreduce::detail {
 
+// Calls the mapper with one input of a task, in the form it takes.
+template <class K, class V, class Mapper, class Input>
+void call_mapper(Mapper& mapper, Input& input, Emitter<K, V>& emit) {
+  if constexpr (std::is_same_v<std::decay_t<Input>, FileChunk>) {
+    // A chunk of a file: mapper(chunk, source, emit) when it wants to know where from.
+    if constexpr (std::is_invocable_v<Mapper&, std::string_view, const ChunkSource&, Emitter<K, V>&>) {
+      mapper(input.text, input.source, emit);
+    } else {
+      mapper(input.text, emit);
+    }
+  } else if constexpr (is_key_value<std::decay_t<Input>>) {
+    // A Dataset record: mapper(key, value, emit), or mapper(pair, emit).
+    if constexpr (std::is_invocable_v<Mapper&, decltype(input.key), decltype(input.value), Emitter<K, V>&>) {
+      mapper(input.key, input.value, emit);
+    } else {
+      mapper(std::pair{input.key, input.value}, emit);
+    }
+  } else {
+    mapper(input, emit);
+  }
+}
+
 template <class K, class V, TaskSource Source, class Mapper>
 class MapWork final : public PhaseWork {
  public:
@@ -25,25 +47,7 @@ class MapWork final : public PhaseWork {
   void run_task(std::size_t task, WorkerLink& link) override {
     buffer_.set_task(source_.global_task(task));
     Emitter<K, V> emit(buffer_);
-    source_.for_each_input(task, [&](auto&& input) {
-      if constexpr (std::is_same_v<std::decay_t<decltype(input)>, FileChunk>) {
-        // A chunk of a file: mapper(chunk, source, emit) when it wants to know where from.
-        if constexpr (std::is_invocable_v<Mapper&, std::string_view, const ChunkSource&, Emitter<K, V>&>) {
-          mapper_(input.text, input.source, emit);
-        } else {
-          mapper_(input.text, emit);
-        }
-      } else if constexpr (is_key_value<std::decay_t<decltype(input)>>) {
-        // A Dataset record: mapper(key, value, emit), or mapper(pair, emit).
-        if constexpr (std::is_invocable_v<Mapper&, decltype(input.key), decltype(input.value), Emitter<K, V>&>) {
-          mapper_(input.key, input.value, emit);
-        } else {
-          mapper_(std::pair{input.key, input.value}, emit);
-        }
-      } else {
-        mapper_(input, emit);
-      }
-    });
+    source_.for_each_input(task, [&](auto&& input) { call_mapper(mapper_, input, emit); });
     buffer_.drain();
     link.add_records(buffer_.take_records());
     if (buffer_.memory_bytes() >= flush_bytes_) buffer_.flush(link);

@@ -9,12 +9,14 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "mapreduce/codec.hpp"
 #include "mapreduce/detail/codec_guard.hpp"
+#include "mapreduce/detail/key_ranges.hpp"
 #include "mapreduce/detail/run_format.hpp"
 #include "mapreduce/error.hpp"
 #include "mapreduce/key.hpp"
@@ -39,12 +41,15 @@ class RecordBuffer {
 
   // The records that follow come from task `task`.
   void set_task(std::uint32_t task) noexcept { task_ = task; }
+  // A sorted job's partitions are key ranges (key_ranges.hpp), not hash ranges.
+  void use_key_ranges(const KeyRanges<K>* ranges) noexcept { ranges_ = ranges; }
 
   [[gnu::always_inline]] inline void add(std::uint64_t hash, View key, const V& value) {
     const std::size_t key_bytes = KeyTraits<K>::size(key), value_bytes = Codec<V>::size(value);
     const std::size_t body = key_bytes + value_bytes;
     if (body > UINT32_MAX) throw Error("a key and value of over 4 GiB cannot be shuffled");
-    const std::uint32_t part = partition_of(hash, static_cast<std::uint32_t>(runs_.size()));
+    const std::uint32_t part = ranges_ != nullptr ? ranges_->partition(key)
+                                                  : partition_of(hash, static_cast<std::uint32_t>(runs_.size()));
     // The buffer keeps codec_slack bytes after the record: a user's write() that overruns
     // its size() a little is caught by write_key_value before it reaches memory not ours.
     char* p = runs_[part].extend(run_record::tagged_head + body);
@@ -55,6 +60,9 @@ class RecordBuffer {
   }
 
   [[nodiscard]] bool empty() const noexcept { return bytes_ == 0; }
+  // The records of partition p held now, in the run format, and how many.
+  [[nodiscard]] std::string_view run(std::size_t p) const noexcept { return {runs_[p].data(), runs_[p].size()}; }
+  [[nodiscard]] std::uint64_t count(std::size_t p) const noexcept { return counts_[p]; }
   [[nodiscard]] std::size_t memory_bytes() const noexcept { return bytes_; }
   // The bytes of the run set write_run_set() makes: with a user's Codec or KeyTraits,
   // codec_slack more after the last run, so that a reducer's read() that overruns a record
@@ -87,6 +95,7 @@ class RecordBuffer {
   std::vector<std::uint64_t> counts_;
   std::size_t bytes_ = 0;
   std::uint32_t task_ = 0;
+  const KeyRanges<K>* ranges_ = nullptr;
 };
 
 }  // namespace mapreduce::detail

@@ -18,11 +18,13 @@
 #include "mapreduce/combiner.hpp"
 #include "mapreduce/detail/codec_guard.hpp"
 #include "mapreduce/detail/key_grouper.hpp"
+#include "mapreduce/detail/key_ranges.hpp"
 #include "mapreduce/detail/pairs_format.hpp"
 #include "mapreduce/detail/phase.hpp"
 #include "mapreduce/detail/run_format.hpp"
 #include "mapreduce/detail/table.hpp"
 #include "mapreduce/key.hpp"
+#include "mapreduce/part_files.hpp"
 
 namespace mapreduce::detail {
 
@@ -46,6 +48,12 @@ void publish_pairs(WorkerLink& link, std::uint64_t tag, const Pairs& pairs) {
   link.publish(segment, tag);
 }
 
+// What the reducers make of each partition, besides reducing it.
+struct ReduceTarget {
+  bool key_order = false;                 // sort it by key (a sorted job's partitions are key ranges)
+  const PartFileTarget* files = nullptr;  // write it to a part file there; null: publish a segment
+};
+
 template <class K, class V, class Reducer, class Out>
 class ReduceWork final : public PhaseWork {
   using View = typename KeyTraits<K>::view;
@@ -54,8 +62,8 @@ class ReduceWork final : public PhaseWork {
   // Task t reduces partition (*partitions)[t], or partition t when `partitions` is null.
   // `group_memory`: what a worker may hold to group a partition (jobs without a combiner).
   ReduceWork(const std::vector<Published>& runs, Reducer& reducer, const std::vector<std::uint32_t>* partitions,
-             std::size_t group_memory)
-      : runs_(runs), reducer_(reducer), partitions_(partitions), group_memory_(group_memory) {}
+             std::size_t group_memory, ReduceTarget output = {})
+      : runs_(runs), reducer_(reducer), partitions_(partitions), group_memory_(group_memory), output_(output) {}
 
   void descriptors(std::vector<int>& keep) const override {
     for (const Published& r : runs_) keep.push_back(r.fd.get());
@@ -137,10 +145,22 @@ class ReduceWork final : public PhaseWork {
       }
     }
     std::vector<std::pair<View, const V&>> pairs;
-    const auto slots = table.sorted_slots();
+    auto slots = output_.key_order ? table.slots() : table.sorted_slots();
+    if (output_.key_order) sort_in_key_order<K>(slots, [](const auto* s) -> View { return s->key; });
     pairs.reserve(slots.size());
     for (const auto* s : slots) pairs.emplace_back(s->key, s->value);
-    publish_pairs<K, V>(link, p, pairs);
+    emit_partition<V>(p, pairs, link);
+  }
+
+  // A reduced partition: to the parent as a segment, or to its part file.
+  template <class O, class Pairs>
+  void emit_partition(std::uint32_t p, const Pairs& pairs, WorkerLink& link) {
+    if (output_.files != nullptr) {
+      write_part_file<K, O>(output_.files->directory + "/" + part_file_name(p), output_.files->format, pairs);
+      link.add_records(pairs.size());
+    } else {
+      publish_pairs<K, O>(link, p, pairs);
+    }
   }
 
   // The partition's records sorted at once, by (hash, task), and grouped (key_grouper.hpp).
@@ -152,13 +172,15 @@ class ReduceWork final : public PhaseWork {
     KeyGrouper<K, V>(std::move(runs), views_.front().partitions(), n, group_memory_)
         .for_each_group(group_buffers_,
                         [&](View key, std::span<const V> values) { pairs.emplace_back(key, reducer_(key, values)); });
-    publish_pairs<K, Out>(link, p, pairs);
+    if (output_.key_order) sort_in_key_order<K>(pairs, [](const auto& pair) -> View { return pair.first; });
+    emit_partition<Out>(p, pairs, link);
   }
 
   const std::vector<Published>& runs_;
   Reducer& reducer_;
   const std::vector<std::uint32_t>* partitions_;
   std::size_t group_memory_;
+  ReduceTarget output_;
   GroupBuffers group_buffers_;
   std::vector<SharedSegment> segments_;
   std::vector<RunSetView> views_;

@@ -101,6 +101,14 @@ class CombineTable {
   // The occupied slots, sorted by (hash, key): the order runs and results are written in.
   // Sorts (hash, slot) references held contiguously by radix, so the sort reads no slot; a
   // slot's key is looked at only when two hashes are equal.
+  // The slots, in table order.
+  [[nodiscard]] std::vector<const Slot*> slots() const {
+    std::vector<const Slot*> out;
+    out.reserve(size_);
+    for_each([&](const Slot& s) { out.push_back(&s); });
+    return out;
+  }
+
   [[nodiscard]] std::vector<const Slot*> sorted_slots() const {
     std::vector<KeyedRef<Slot>> order, scratch;
     order.reserve(size_);

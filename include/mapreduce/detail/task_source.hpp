@@ -67,6 +67,15 @@ class ItemSource {
   void for_each_input(std::size_t t, F&& f) const {
     for (std::size_t i = begin(t); i < end(t); ++i) f(std::ranges::begin(items_)[static_cast<std::ptrdiff_t>(i)]);
   }
+  // Sample i of `samples` (a sorted job's sample of its keys, sample_work.hpp): its share
+  // of a few thousand items spread evenly over all of them.
+  template <class F>
+  void for_each_sampled_input(std::size_t i, std::size_t samples, std::uint64_t, F&& f) const {
+    const std::size_t n = size(), picked = std::min<std::size_t>(n, 16384);
+    for (std::size_t j = i * picked / samples; j < (i + 1) * picked / samples; ++j) {
+      f(std::ranges::begin(items_)[static_cast<std::ptrdiff_t>(j * n / picked)]);
+    }
+  }
 
  private:
   const Items& items_;
@@ -139,6 +148,21 @@ class FileSource {
   template <class F>
   void for_each_input(std::size_t t, F&& f) {
     plan_.for_each_chunk(t, [&f](std::string_view chunk, const ChunkSource& source) { f(FileChunk{chunk, source}); });
+  }
+  // Sample i of `samples` (sample_work.hpp): the first `bytes` of a task spread evenly over
+  // the input, cut after a delimiter so the mapper still sees whole records.
+  template <class F>
+  void for_each_sampled_input(std::size_t i, std::size_t samples, std::uint64_t bytes, F&& f) {
+    std::uint64_t left = bytes;
+    plan_.for_each_chunk(i * tasks() / samples, [&](std::string_view chunk, const ChunkSource& source) {
+      if (left == 0) return;
+      if (chunk.size() > left) {
+        const std::size_t cut = chunk.find(plan_.delimiter(), static_cast<std::size_t>(left) - 1);
+        if (cut != std::string_view::npos) chunk = chunk.substr(0, cut + 1);
+      }
+      left -= std::min<std::uint64_t>(left, chunk.size());
+      f(FileChunk{chunk, source});
+    });
   }
 
  private:

@@ -1,0 +1,152 @@
+#include "mapreduce/part_files.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <system_error>
+
+#include <fmt/format.h>
+
+namespace mapreduce::detail {
+namespace fs = std::filesystem;
+
+int open_for_writing(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) throw Error(fmt::format("{}: cannot open for writing: {}", path, std::strerror(errno)));
+  return fd;
+}
+
+int open_for_reading(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw InputError(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
+  return fd;
+}
+
+std::uint64_t file_size(int fd, const std::string& path) {
+  struct ::stat st {};
+  if (::fstat(fd, &st) != 0) throw InputError(fmt::format("{}: cannot stat: {}", path, std::strerror(errno)));
+  if (!S_ISREG(st.st_mode)) throw InputError(fmt::format("{}: not a regular file", path));
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+void write_all(int fd, std::string& bytes, const std::string& path) {
+  const char* p = bytes.data();
+  std::size_t left = bytes.size();
+  while (left > 0) {
+    const ::ssize_t n = ::write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw Error(fmt::format("{}: cannot write: {}", path, std::strerror(errno)));
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  bytes.clear();
+}
+
+void close_checked(UniqueFd& fd, const std::string& path) {
+  // Some file systems (NFS) report a failed write only at close.
+  if (::close(fd.release()) != 0 && errno != EINTR) {
+    throw Error(fmt::format("{}: cannot write: {}", path, std::strerror(errno)));
+  }
+}
+
+namespace {
+
+// Whether `name` is a part file's: "part-" then five or more digits.
+bool is_part_name(const std::string& name) {
+  if (name.size() < 10 || name.compare(0, 5, "part-") != 0) return false;
+  for (std::size_t i = 5; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return false;
+  }
+  return true;
+}
+
+void remove_tree(const fs::path& dir) noexcept {
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+}  // namespace
+
+PartDirectory::PartDirectory(const PartFiles& files) : final_(files.directory) {
+  target_.format = files.format;
+  const std::string name = final_.string();
+  if (final_.empty()) throw InputError("PartFiles::directory is empty");
+  std::error_code ec;
+  const auto status = fs::symlink_status(final_, ec);
+  if (fs::exists(status)) {
+    if (!fs::is_directory(status)) throw InputError(fmt::format("{}: exists and is not a directory", name));
+    // Replacing a directory that holds anything but an earlier output would delete the user's
+    // files with it.
+    for (const auto& entry : fs::directory_iterator(final_, ec)) {
+      const std::string entry_name = entry.path().filename().string();
+      if (!is_part_name(entry_name)) {
+        throw InputError(
+            fmt::format("{}: holds {}, which is not a part file: give an empty or new directory", name, entry_name));
+      }
+    }
+    if (ec) throw InputError(fmt::format("{}: cannot read the directory: {}", name, ec.message()));
+  }
+  fs::path parent = final_.parent_path();
+  if (parent.empty()) parent = ".";
+  std::string temp = (parent / fmt::format(".{}.tmp-XXXXXX", final_.filename().string())).string();
+  if (::mkdtemp(temp.data()) == nullptr) {
+    throw InputError(fmt::format("{}: cannot make a directory beside it: {}", name, std::strerror(errno)));
+  }
+  target_.directory = std::move(temp);
+}
+
+PartDirectory::~PartDirectory() {
+  if (!committed_) remove_tree(target_.directory);
+}
+
+PartFilesWritten PartDirectory::commit(std::uint32_t partitions, std::uint64_t pairs) {
+  PartFilesWritten written;
+  written.pairs = pairs;
+  const std::vector<std::pair<std::string_view, int>> none;
+  for (std::uint32_t p = 0; p < partitions; ++p) {
+    const fs::path file = fs::path(target_.directory) / part_file_name(p);
+    std::error_code ec;
+    if (!fs::exists(file, ec)) {
+      // A partition no reducer had keys for (or a job with no input) still gets its file.
+      write_part_file<std::string, int>(file.string(), target_.format, none);
+    }
+    written.bytes += fs::file_size(file, ec);
+    written.files.push_back(final_ / part_file_name(p));
+  }
+  // mkdtemp made it 0700: a directory of results is as readable as any other made here.
+  const ::mode_t mask = ::umask(0);
+  ::umask(mask);
+  ::chmod(target_.directory.c_str(), 0777 & ~mask);
+  const std::string name = final_.string();
+  if (::renameat2(AT_FDCWD, target_.directory.c_str(), AT_FDCWD, name.c_str(), RENAME_EXCHANGE) == 0) {
+    committed_ = true;
+    remove_tree(target_.directory);  // now the old output
+    return written;
+  }
+  if (errno == EINVAL || errno == ENOSYS) {
+    // A file system without exchange: move the old output aside, then the new one in.
+    const std::string aside = target_.directory + ".old";
+    if (::rename(name.c_str(), aside.c_str()) != 0 && errno != ENOENT) {
+      throw Error(fmt::format("{}: cannot replace the output: {}", name, std::strerror(errno)));
+    }
+    if (::rename(target_.directory.c_str(), name.c_str()) != 0) {
+      const int error = errno;
+      ::rename(aside.c_str(), name.c_str());
+      throw Error(fmt::format("{}: cannot write the output: {}", name, std::strerror(error)));
+    }
+    committed_ = true;
+    remove_tree(aside);
+    return written;
+  }
+  if (errno == ENOENT && ::rename(target_.directory.c_str(), name.c_str()) == 0) {
+    committed_ = true;
+    return written;
+  }
+  throw Error(fmt::format("{}: cannot write the output: {}", name, std::strerror(errno)));
+}
+
+}  // namespace mapreduce::detail
