@@ -76,6 +76,20 @@ TEST_CASE("KeyRanges cuts a sample at its quantiles, and a key goes to the range
   }
 }
 
+TEST_CASE("KeyRanges: the search by prefix agrees with the search by key, for keys of any bytes") {
+  using Ranges = mapreduce::detail::KeyRanges<std::string>;
+  const std::vector<std::string> sample_keys = random_keys(23, 2000), probes = random_keys(29, 20000);
+  const Ranges r = Ranges::from_sample(std::vector<std::string_view>(sample_keys.begin(), sample_keys.end()), 13);
+  for (const auto& k : probes) {
+    CAPTURE(k);
+    const std::uint32_t p = r.partition(k);
+    REQUIRE(p == r.partition(k, mapreduce::detail::order_prefix(k, 0)));
+    // The definition: the bounds at or below the key.
+    REQUIRE(p == static_cast<std::uint32_t>(
+                     std::upper_bound(r.bounds().begin(), r.bounds().end(), std::string_view(k)) - r.bounds().begin()));
+  }
+}
+
 TEST_CASE("sort_in_key_order puts distinct keys in bytewise order") {
   std::vector<std::string> keys = random_keys(7, 20000);
   // Long shared prefixes, past the radix sort's depth, and keys that differ only by length.

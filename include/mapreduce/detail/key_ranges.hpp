@@ -116,6 +116,9 @@ class KeyRanges {
     for (const View& k : chosen) out = KeyTraits<K>::write(out, k);
     const char* in = r.storage_.data();
     for (std::size_t i = 0; i < chosen.size(); ++i) r.bounds_.push_back(KeyTraits<K>::read(in));
+    if constexpr (string_keys) {
+      for (const View& b : r.bounds_) r.bound_prefixes_.push_back(order_prefix(b, 0));
+    }
     return r;
   }
 
@@ -124,10 +127,33 @@ class KeyRanges {
 
   // The partition of `key`: how many bounds are at or below it.
   [[nodiscard]] std::uint32_t partition(const View& key) const {
+    if constexpr (string_keys) {
+      return partition(key, order_prefix(key, 0));
+    } else {
+      return search([&key](const View& bound) { return KeyTraits<K>::less(key, bound); });
+    }
+  }
+  // The same for a std::string key whose first 8 bytes, big-endian (order_prefix), are at
+  // hand: most comparisons are then settled without reading the key, which in a map
+  // worker's table is a cache miss away.
+  [[nodiscard]] std::uint32_t partition(std::string_view key, std::uint64_t prefix) const requires string_keys {
+    return search([&](const View& bound) {
+      const std::uint64_t b = bound_prefixes_[static_cast<std::size_t>(&bound - bounds_.data())];
+      return prefix != b ? prefix < b : key < bound;
+    });
+  }
+
+ private:
+  static constexpr bool string_keys = std::is_same_v<K, std::string>;
+
+  // upper_bound over the bounds, `below(bound)` saying whether the key sorts before it;
+  // written out, as it is on every record's path.
+  template <class Below>
+  [[nodiscard]] std::uint32_t search(Below below) const {
     std::size_t lo = 0, n = bounds_.size();
-    while (n > 0) {  // upper_bound, written out: it is on every record's path
+    while (n > 0) {
       const std::size_t half = n / 2;
-      if (!KeyTraits<K>::less(key, bounds_[lo + half])) {
+      if (!below(bounds_[lo + half])) {
         lo += half + 1;
         n -= half + 1;
       } else {
@@ -137,10 +163,10 @@ class KeyRanges {
     return static_cast<std::uint32_t>(lo);
   }
 
- private:
   std::uint32_t partitions_ = 1;
   std::vector<char> storage_;  // a vector's buffer stays where it is when the vector moves
   std::vector<View> bounds_;
+  std::vector<std::uint64_t> bound_prefixes_;  // std::string keys: each bound's order_prefix
 };
 
 }  // namespace mapreduce::detail

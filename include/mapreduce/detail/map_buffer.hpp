@@ -3,6 +3,7 @@
 // combine operation, or a RecordBuffer (per-partition runs of records) when every pair must
 // reach the reducer.
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -165,8 +166,22 @@ class MapBuffer {
       return;
     }
     std::vector<std::uint64_t> bytes(partitions_, 0), counts(partitions_, 0);
+    // A sorted job's partition of each slot, found once (a search of the key ranges) and
+    // kept for the second pass, which visits the slots in the same order.
+    std::vector<std::uint32_t> slot_partition;
+    if (ranges_ != nullptr) slot_partition.reserve(table_.size());
     table_.for_each([&](const auto& s) {
-      const std::uint32_t p = partition_of_slot(s.hash, s.key);
+      std::uint32_t p;
+      if (ranges_ == nullptr) {
+        p = partition_of(s.hash, partitions_);
+      } else {
+        if constexpr (std::is_same_v<K, std::string> && std::endian::native == std::endian::little) {
+          p = ranges_->partition(s.key, __builtin_bswap64(s.prefix));  // the slot's prefix: its first 8 bytes, loaded
+        } else {
+          p = ranges_->partition(s.key);
+        }
+        slot_partition.push_back(p);
+      }
       bytes[p] += run_record::untagged_head + KeyTraits<K>::size(s.key) + Codec<V>::size(s.value);
       ++counts[p];
     });
@@ -179,8 +194,9 @@ class MapBuffer {
     write_run_set_header(base, false, offsets, counts);
     std::vector<char*> cursor(partitions_);
     for (std::uint32_t p = 0; p < partitions_; ++p) cursor[p] = base + offsets[p];
+    std::size_t slot = 0;
     table_.for_each([&](const auto& s) {
-      char*& c = cursor[partition_of_slot(s.hash, s.key)];
+      char*& c = cursor[ranges_ != nullptr ? slot_partition[slot++] : partition_of(s.hash, partitions_)];
       c = write_key_value<K, V>(run_record::write_head(c, s.hash), s.key, s.value);
     });
     if constexpr (!trusted) {
@@ -228,10 +244,6 @@ class MapBuffer {
       }
     }
   };
-
-  [[nodiscard]] std::uint32_t partition_of_slot(std::uint64_t hash, View key) const {
-    return ranges_ != nullptr ? ranges_->partition(key) : partition_of(hash, partitions_);
-  }
 
   [[gnu::always_inline]] inline void combine_into_table(std::uint64_t h, std::uint64_t prefix, View key,
                                                         const V& value) {
