@@ -194,6 +194,37 @@ TEST_CASE("a sorted job over files: skew, an empty input, a Dataset, and the opt
         std::vector<std::pair<std::uint64_t, std::uint64_t>>(count_reference.begin(), count_reference.end()));
 }
 
+TEST_CASE("a sorted job whose skewed partition does not fit its budget spills, and is exact") {
+  // Half of the pairs under one key: its range's reducer gets half the data. With a budget
+  // far below the shuffled bytes, runs go to spill files and the reducers read them there.
+  std::vector<std::uint32_t> items(20000);
+  for (std::uint32_t i = 0; i < items.size(); ++i) items[i] = i;
+  auto mapper = [](std::uint32_t i, auto& emit) {
+    for (std::uint32_t j = 0; j < 40; ++j) {
+      emit(j % 2 == 0 ? std::string(200, 'h') : fmt::format("k{:06}-{}", (i * 7919 + j) % 100000, std::string(100, 'x')),
+           std::uint64_t(i) * 64 + j);
+    }
+  };
+  auto digest = mapreduce::per_key([](std::string_view, std::span<const std::uint64_t> values) {
+    std::uint64_t d = 0;
+    for (const std::uint64_t v : values) d = (d ^ v) * 0x100000001b3ULL;  // order-sensitive
+    return std::pair<std::uint64_t, std::uint64_t>(values.size(), d);
+  });
+  std::map<std::string, std::vector<std::uint64_t>> reference;
+  auto record = [&reference](std::string_view k, std::uint64_t v) { reference[std::string(k)].push_back(v); };
+  for (const auto i : items) mapper(i, record);
+  std::vector<std::pair<std::string, std::pair<std::uint64_t, std::uint64_t>>> want;
+  for (const auto& [k, values] : reference) want.emplace_back(k, digest(k, std::span<const std::uint64_t>(values)));
+
+  test::TempDir spill;
+  mapreduce::Pool pool({.workers = 2, .partitions = 8, .shm_budget = 8 << 20, .items_per_task = 500,
+                        .spill_dir = spill.path().string()});
+  const auto got = pool.sorted().map_reduce<std::string, std::uint64_t>(items, mapper, digest);
+  CHECK(pool.last_stats().spilled_bytes > 4 * (std::uint64_t(8) << 20));
+  CHECK(got == want);
+  CHECK(std::filesystem::is_empty(spill.path()));
+}
+
 TEST_CASE("a sorted job orders keys by their KeyTraits::less, even when every hash collides") {
   std::vector<std::string> words = random_keys(19, 3000);
   mapreduce::Pool pool({.workers = 2, .partitions = 5, .items_per_task = 100});
