@@ -1,13 +1,15 @@
-#include "mapreduce/part_files.hpp"
+#include "mapreduce/detail/part_file_writer.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <system_error>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -71,8 +73,10 @@ void remove_tree(const fs::path& dir) noexcept {
 
 }  // namespace
 
-PartDirectory::PartDirectory(const PartFiles& files) : final_(files.directory) {
+PartDirectory::PartDirectory(const PartFiles& files) : final_(files.directory.lexically_normal()) {
   target_.format = files.format;
+  // "out/" names the directory "out": its temporary twin goes beside it, not inside.
+  if (!final_.has_filename()) final_ = final_.parent_path();
   const std::string name = final_.string();
   if (final_.empty()) throw InputError("PartFiles::directory is empty");
   std::error_code ec;
@@ -83,7 +87,8 @@ PartDirectory::PartDirectory(const PartFiles& files) : final_(files.directory) {
     // files with it.
     for (const auto& entry : fs::directory_iterator(final_, ec)) {
       const std::string entry_name = entry.path().filename().string();
-      if (!is_part_name(entry_name)) {
+      std::error_code type_ec;
+      if (!is_part_name(entry_name) || !fs::is_regular_file(entry.symlink_status(type_ec))) {
         throw InputError(
             fmt::format("{}: holds {}, which is not a part file: give an empty or new directory", name, entry_name));
       }
@@ -92,20 +97,35 @@ PartDirectory::PartDirectory(const PartFiles& files) : final_(files.directory) {
   }
   fs::path parent = final_.parent_path();
   if (parent.empty()) parent = ".";
-  std::string temp = (parent / fmt::format(".{}.tmp-XXXXXX", final_.filename().string())).string();
-  if (::mkdtemp(temp.data()) == nullptr) {
-    throw InputError(fmt::format("{}: cannot make a directory beside it: {}", name, std::strerror(errno)));
+  // mkdir rather than mkdtemp: the directory gets the mode any directory made here gets
+  // (0777 less the umask), and it becomes the output as it is.
+  static std::atomic<unsigned> made{0};
+  for (;;) {
+    std::string temp = (parent / fmt::format(".{}.tmp-{}-{}", final_.filename().string(), ::getpid(), made++)).string();
+    if (::mkdir(temp.c_str(), 0777) == 0) {
+      target_.directory = std::move(temp);
+      return;
+    }
+    if (errno != EEXIST) {
+      throw InputError(fmt::format("{}: cannot make a directory beside it: {}", name, std::strerror(errno)));
+    }
   }
-  target_.directory = std::move(temp);
 }
 
 PartDirectory::~PartDirectory() {
   if (!committed_) remove_tree(target_.directory);
 }
 
-PartFilesWritten PartDirectory::commit(std::uint32_t partitions, std::uint64_t pairs) {
+PartFilesWritten PartDirectory::commit(std::uint32_t partitions, const std::vector<SmallResult>& reports) {
   PartFilesWritten written;
-  written.pairs = pairs;
+  std::vector<std::uint8_t> counted(partitions, 0);
+  for (const SmallResult& r : reports) {
+    std::uint64_t pairs = 0;
+    if (r.tag >= partitions || r.data.size() != sizeof(pairs)) throw Error("worker channel: a bad part file report");
+    std::memcpy(&pairs, r.data.data(), sizeof(pairs));
+    if (counted[r.tag] == 0) written.pairs += pairs;  // a partition run again reports again
+    counted[r.tag] = 1;
+  }
   const std::vector<std::pair<std::string_view, int>> none;
   for (std::uint32_t p = 0; p < partitions; ++p) {
     const fs::path file = fs::path(target_.directory) / part_file_name(p);
@@ -114,13 +134,11 @@ PartFilesWritten PartDirectory::commit(std::uint32_t partitions, std::uint64_t p
       // A partition no reducer had keys for (or a job with no input) still gets its file.
       write_part_file<std::string, int>(file.string(), target_.format, none);
     }
-    written.bytes += fs::file_size(file, ec);
+    const std::uintmax_t bytes = fs::file_size(file, ec);
+    if (ec) throw Error(fmt::format("{}: cannot stat: {}", file.string(), ec.message()));
+    written.bytes += bytes;
     written.files.push_back(final_ / part_file_name(p));
   }
-  // mkdtemp made it 0700: a directory of results is as readable as any other made here.
-  const ::mode_t mask = ::umask(0);
-  ::umask(mask);
-  ::chmod(target_.directory.c_str(), 0777 & ~mask);
   const std::string name = final_.string();
   if (::renameat2(AT_FDCWD, target_.directory.c_str(), AT_FDCWD, name.c_str(), RENAME_EXCHANGE) == 0) {
     committed_ = true;

@@ -85,6 +85,7 @@ class Scheduler {
     start();
     while (step()) {  // each step leaves out_.retries up to date
     }
+    out_.small = std::exchange(small_, {});
     return std::move(out_);
   }
 

@@ -201,8 +201,9 @@ TEST_CASE("a sorted job whose skewed partition does not fit its budget spills, a
   for (std::uint32_t i = 0; i < items.size(); ++i) items[i] = i;
   auto mapper = [](std::uint32_t i, auto& emit) {
     for (std::uint32_t j = 0; j < 40; ++j) {
-      emit(j % 2 == 0 ? std::string(200, 'h') : fmt::format("k{:06}-{}", (i * 7919 + j) % 100000, std::string(100, 'x')),
-           std::uint64_t(i) * 64 + j);
+      emit(
+          j % 2 == 0 ? std::string(200, 'h') : fmt::format("k{:06}-{}", (i * 7919 + j) % 100000, std::string(100, 'x')),
+          std::uint64_t(i) * 64 + j);
     }
   };
   auto digest = mapreduce::per_key([](std::string_view, std::span<const std::uint64_t> values) {
@@ -217,12 +218,51 @@ TEST_CASE("a sorted job whose skewed partition does not fit its budget spills, a
   for (const auto& [k, values] : reference) want.emplace_back(k, digest(k, std::span<const std::uint64_t>(values)));
 
   test::TempDir spill;
-  mapreduce::Pool pool({.workers = 2, .partitions = 8, .shm_budget = 8 << 20, .items_per_task = 500,
+  mapreduce::Pool pool({.workers = 2,
+                        .partitions = 8,
+                        .shm_budget = 8 << 20,
+                        .items_per_task = 500,
                         .spill_dir = spill.path().string()});
   const auto got = pool.sorted().map_reduce<std::string, std::uint64_t>(items, mapper, digest);
   CHECK(pool.last_stats().spilled_bytes > 4 * (std::uint64_t(8) << 20));
   CHECK(got == want);
   CHECK(std::filesystem::is_empty(spill.path()));
+}
+
+TEST_CASE("a sorted job with a combiner cuts ranges of about as many distinct keys each") {
+  // Zipf-like: a few keys are most of the emits. Ranges cut by emits would give the frequent
+  // keys ranges of their own and leave the rest crowded; by distinct keys they stay even.
+  std::vector<std::uint32_t> items(200000);
+  for (std::uint32_t i = 0; i < items.size(); ++i) items[i] = i;
+  auto mapper = [](std::uint32_t i, auto& emit) {
+    const std::uint64_t r = (std::uint64_t(i) * 0x9e3779b97f4a7c15ULL) >> 40;
+    emit(fmt::format("k{:07}", r % 7 == 0 ? r % 50000 : r % 10), 1);  // 90 % of emits on 10 keys
+  };
+  mapreduce::Pool pool({.workers = 2, .partitions = 8, .items_per_task = 5000});
+  auto data = pool.sorted().map_reduce_dataset<std::string, std::uint64_t>(items, mapper, std::plus<>{});
+  std::vector<std::size_t> keys_per_partition(8, 0);
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < data.partitions(); ++i) {
+    data.for_each_in_partition(i, [&](std::string_view, std::uint64_t) { ++keys_per_partition[data.partition_id(i)]; });
+  }
+  for (const auto n : keys_per_partition) total += n;
+  CAPTURE(keys_per_partition);
+  for (const auto n : keys_per_partition) {
+    CHECK(n > total / 8 / 2);
+    CHECK(n < total / 8 * 2);
+  }
+}
+
+TEST_CASE("sorted() lasts one job: an imap after it, and the job after that, are not sorted") {
+  const std::vector<std::string> words = random_keys(31, 2000);
+  mapreduce::Pool pool({.workers = 2, .partitions = 4, .items_per_task = 100});
+  pool.sorted();
+  std::size_t n = 0;
+  for (const auto& len : pool.imap([](const std::string& w) { return w.size(); }, words)) n += len * 0 + 1;
+  CHECK(n == words.size());
+  pool.map_reduce<std::string, std::uint64_t>(
+      words, [](const std::string& w, auto& emit) { emit(w, 1); }, std::plus<>{});
+  CHECK(pool.last_stats().sample_seconds == 0);
 }
 
 TEST_CASE("a sorted job orders keys by their KeyTraits::less, even when every hash collides") {

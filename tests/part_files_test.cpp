@@ -2,12 +2,14 @@
 // the files against the gathered result, in both formats, the reader, and the guarantees of a
 // failed job: no part files left behind, an earlier output left as it was.
 #include <algorithm>
+#include <csignal>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <random>
+#include <span>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -96,6 +98,35 @@ TEST_CASE("part files: one per partition, in TSV or binary, together the gathere
   }
 }
 
+TEST_CASE("part files: a reducer killed once is retried, and its partition's file is whole") {
+  test::TempDir tmp;
+  const auto input = words(3, 10000);
+  const fs::path marker = tmp.path() / "killed-once";
+  // The first reducer to reach "w7" dies by SIGKILL; its partition runs again in a new worker.
+  auto count = mapreduce::per_key([marker](std::string_view w, std::span<const std::uint64_t> ones) {
+    if (w == "w7" && !fs::exists(marker)) {
+      std::ofstream(marker) << "x";
+      ::raise(SIGKILL);
+    }
+    return static_cast<std::uint64_t>(ones.size());
+  });
+  mapreduce::Pool pool({.workers = 2, .partitions = 5, .items_per_task = 1000});
+  const auto written = pool.sorted().map_reduce_to_files<std::string, std::uint64_t>(
+      input, count_words, count, {.directory = tmp.path() / "out", .format = mapreduce::PartFormat::binary});
+  CHECK(pool.last_stats().retries == 1);
+  std::vector<std::pair<std::string, std::uint64_t>> got;
+  std::map<std::string, std::uint64_t> distinct;
+  for (const auto& w : input) ++distinct[w];
+  CHECK(written.pairs == distinct.size());  // the partition run twice is counted once
+  for (const auto& f : written.files) {
+    const auto part = read_counts(f);
+    got.insert(got.end(), part.begin(), part.end());
+  }
+  std::map<std::string, std::uint64_t> reference;
+  for (const auto& w : input) ++reference[w];
+  CHECK(got == std::vector<std::pair<std::string, std::uint64_t>>(reference.begin(), reference.end()));
+}
+
 TEST_CASE("part files: an empty input still writes every part, empty") {
   test::TempDir tmp;
   const std::vector<std::string> none;
@@ -169,6 +200,46 @@ TEST_CASE("part files: a directory that holds other files is refused before the 
   CHECK_THROWS_AS((pool.map_reduce_to_files<std::string, std::uint64_t>(input, count_words, std::plus<>{},
                                                                         {.directory = tmp.path() / "file"})),
                   mapreduce::InputError);
+}
+
+TEST_CASE("part files: a directory given with a trailing slash, and a directory inside the output") {
+  test::TempDir tmp;
+  const auto input = words(4, 2000);
+  mapreduce::Pool pool({.workers = 2, .partitions = 2});
+  for (int round = 0; round < 2; ++round) {  // made, then replaced
+    const auto written = pool.map_reduce_to_files<std::string, std::uint64_t>(input, count_words, std::plus<>{},
+                                                                              {.directory = tmp.path() / "out/"});
+    CHECK(written.files.front() == tmp.path() / "out" / "part-00000");
+    CHECK(listing(tmp.path()) == std::vector<std::string>{"out"});
+    CHECK(listing(tmp.path() / "out") == std::vector<std::string>{"part-00000", "part-00001"});
+  }
+  // A directory named like a part file is not an earlier output: refused, and kept.
+  fs::create_directory(tmp.path() / "other");
+  fs::create_directory(tmp.path() / "other" / "part-00000");
+  tmp.write("other/part-00000/keep", "x");
+  CHECK_THROWS_AS((pool.map_reduce_to_files<std::string, std::uint64_t>(input, count_words, std::plus<>{},
+                                                                        {.directory = tmp.path() / "other"})),
+                  mapreduce::InputError);
+  CHECK(read_all(tmp.path() / "other" / "part-00000" / "keep") == "x");
+}
+
+TEST_CASE("part files: named() and sorted() end with the call, even one refused before its job") {
+  test::TempDir tmp;
+  fs::create_directory(tmp.path() / "taken");
+  tmp.write("taken/notes", "x");
+  const auto input = words(5, 3000);
+  mapreduce::Pool pool({.workers = 2, .partitions = 4, .items_per_task = 500});
+  CHECK_THROWS_AS((pool.sorted().named("refused").map_reduce_to_files<std::string, std::uint64_t>(
+                      input, count_words, std::plus<>{}, {.directory = tmp.path() / "taken"})),
+                  mapreduce::InputError);
+  // The next job is neither sorted nor named: no sample, and its errors carry no name.
+  pool.map_reduce<std::string, std::uint64_t>(input, count_words, std::plus<>{});
+  CHECK(pool.last_stats().sample_seconds == 0);
+  const std::string error = test::job_error([&] {
+    pool.map_reduce<std::string, std::uint64_t>(
+        input, [](const std::string&, auto&) { throw std::runtime_error("boom"); }, std::plus<>{});
+  });
+  CHECK_THAT(error, !Catch::Contains("refused"));
 }
 
 TEST_CASE("read_part_file names the file it cannot read") {

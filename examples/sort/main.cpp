@@ -80,9 +80,11 @@ class Output {
       fd_ = open_checked(path, O_WRONLY | O_CLOEXEC);
       return;
     }
-    final_ = path;
+    // A symbolic link is followed: the file it names is replaced, as sort -o writes through it.
+    std::error_code ec;
+    const std::filesystem::path p = exists ? std::filesystem::canonical(path, ec) : std::filesystem::path(path);
+    final_ = p.string();
     if (exists) mode_ = st.st_mode & 07777;
-    const std::filesystem::path p(path);
     temp_ = (p.parent_path() / fmt::format(".{}.tmp-{}", p.filename().string(), ::getpid())).string();
     fd_ = open_checked(temp_, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC);
   }
@@ -166,8 +168,8 @@ int run(const Options& options) {
   } else {
     std::vector<std::pair<std::string_view, std::uint64_t>> range;
     for (std::size_t i = n; i-- > 0;) {
-      // Views into the Dataset's segment stay valid while it lives, mapped for this call
-      // only: copy the range's lines, then write them backwards.
+      // The range's segment is mapped only for the duration of the call: copy its lines, then
+      // write them backwards.
       std::vector<std::string> owned;
       lines.for_each_in_partition(i, [&](std::string_view line, std::uint64_t count) {
         owned.emplace_back(line);

@@ -118,21 +118,18 @@ class DatasetSource {
       f(KeyValue<typename KeyTraits<K>::view, V>{key, std::move(value)});
     });
   }
-  // Sample i of `samples` (sample_work.hpp): about 2048 pairs, evenly spaced, of a
-  // partition spread evenly over the Dataset.
+  // Sample i of `samples` (sample_work.hpp): the partitions t with t % samples == i, every
+  // partition read with the same stride, so each gives pairs in proportion to its size and
+  // all of them give about 2048 x samples.
   template <class F>
   void for_each_sampled_input(std::size_t i, std::size_t samples, std::uint64_t, F&& f) const {
-    const std::size_t t = i * tasks() / samples;
-    std::uint64_t n = 0;
-    {
-      const auto seg = SharedSegment::open(data_.segments()[t].fd.get());
-      n = PairsView<K, V>(seg.data(), seg.size()).count();  // reads the header only
+    const std::uint64_t stride = std::max<std::uint64_t>(1, data_.size() / (2048 * std::uint64_t(samples)));
+    for (std::size_t t = i; t < tasks(); t += samples) {
+      std::uint64_t at = 0;
+      data_.for_each_in_partition(t, [&](typename KeyTraits<K>::view key, V value) {
+        if (at++ % stride == 0) f(KeyValue<typename KeyTraits<K>::view, V>{key, std::move(value)});
+      });
     }
-    const std::uint64_t stride = std::max<std::uint64_t>(1, n / 2048);
-    std::uint64_t at = 0;
-    data_.for_each_in_partition(t, [&](typename KeyTraits<K>::view key, V value) {
-      if (at++ % stride == 0) f(KeyValue<typename KeyTraits<K>::view, V>{key, std::move(value)});
-    });
   }
 
  private:

@@ -104,6 +104,12 @@ class MpiPool {
     using Out = reduce_output_t<K, V, Reducer>;
     using Clock = std::chrono::steady_clock;
     detail::JobRunner& runner = pool_.runner();
+    // Sampled key ranges would have to be agreed between the ranks: not done yet. Said on
+    // every rank alike, before anything is exchanged.
+    if (runner.sorted_next()) {
+      runner.clear_next();
+      throw OptionsError("MpiPool does not run sorted jobs (Pool::sorted) yet: sort the result on rank 0");
+    }
     const detail::JobRunner::Job job(runner);
     const auto start = job.start();
     bool agreed = false;  // the failure being thrown is known to every rank

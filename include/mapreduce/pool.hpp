@@ -16,6 +16,7 @@
 #include "mapreduce/combiner.hpp"
 #include "mapreduce/dataset.hpp"
 #include "mapreduce/detail/job_runner.hpp"
+#include "mapreduce/detail/part_file_writer.hpp"
 #include "mapreduce/input.hpp"
 #include "mapreduce/key.hpp"
 #include "mapreduce/part_files.hpp"
@@ -148,6 +149,7 @@ class Pool {
   PartFilesWritten map_reduce_to_files(const Input& input, Mapper&& mapper, Reducer&& reducer, const PartFiles& files,
                                        DenseKeys dense = {}) {
     using Out = reduce_output_t<K, V, Reducer>;
+    detail::NextJobOptions next(runner_);  // sorted() and named() end with this call, even if it throws here
     if (files.format == PartFormat::tsv &&
         !(detail::tsv_writable<typename KeyTraits<K>::view> && detail::tsv_writable<Out>)) {
       throw OptionsError("PartFormat::tsv needs an fmt::formatter for the key and the value: use PartFormat::binary");
@@ -155,7 +157,7 @@ class Pool {
     detail::PartDirectory directory(files);
     return runner_.run<K, V>(
         input, mapper, reducer, dense,
-        [&](detail::PhaseOutcome& reduced) { return directory.commit(runner_.partitions(), reduced.records); },
+        [&](detail::PhaseOutcome& reduced) { return directory.commit(runner_.partitions(), reduced.small); },
         &directory.target());
   }
 
@@ -252,7 +254,7 @@ class Pool {
                                                          : 4 * std::size_t(runner_.workers()) * chunk;
     const std::size_t window = std::max<std::size_t>(1, (pending + chunk - 1) / chunk);
     const detail::PhaseConfig config = runner_.phase(options.phase.empty() ? "map" : options.phase.c_str(), 0);
-    runner_.name_next({});  // named() is for one job; a stream leaves last_stats() alone
+    runner_.clear_next();  // named() and sorted() are for one job; a stream leaves last_stats() alone
     return ResultStream<R>(std::make_unique<detail::StreamState<R, Items, Fn>>(
         Fn(std::forward<F>(f)), std::forward<Items>(items), chunk, window, config, runner_.options().before_task,
         runner_.options().progress, ordered));

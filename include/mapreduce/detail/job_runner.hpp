@@ -30,7 +30,6 @@
 #include "mapreduce/error.hpp"
 #include "mapreduce/input.hpp"
 #include "mapreduce/key.hpp"
-#include "mapreduce/part_files.hpp"
 #include "mapreduce/pool_options.hpp"
 #include "mapreduce/stats.hpp"
 
@@ -65,6 +64,12 @@ class JobRunner {
   void name_next(std::string name) { next_name_ = std::move(name); }
   // The next job's result in key order (Pool::sorted); cleared when that job ends.
   void sort_next() noexcept { next_sorted_ = true; }
+  [[nodiscard]] bool sorted_next() const noexcept { return next_sorted_; }
+  // Forgets what named() and sorted() said of the next job.
+  void clear_next() noexcept {
+    next_name_.clear();
+    next_sorted_ = false;
+  }
 
   // The span of one job: its statistics start empty, and its name is cleared at the end,
   // whether it succeeds or throws. A limit on open descriptors that the job raised is put
@@ -75,10 +80,7 @@ class JobRunner {
         : gate_("a job", runner.options_.host_threads_fork_safe), runner_(runner), start_(Clock::now()) {
       runner_.stats_ = JobStats{};
     }
-    ~Job() {
-      runner_.next_name_.clear();
-      runner_.next_sorted_ = false;
-    }
+    ~Job() { runner_.clear_next(); }
     Job(const Job&) = delete;
     Job& operator=(const Job&) = delete;
     [[nodiscard]] Clock::time_point start() const noexcept { return start_; }
@@ -134,13 +136,13 @@ class JobRunner {
 
   // A sorted job's key ranges: the mapper over a sample of `source`, in workers (sample_work.hpp).
   template <class K, class V, TaskSource Source, class Mapper>
-  KeyRanges<K> sample_phase(Source& source, Mapper& mapper) {
+  KeyRanges<K> sample_phase(Source& source, Mapper& mapper, bool distinct) {
     if constexpr (requires(std::size_t i) { source.for_each_sampled_input(i, i, 0, [](auto&&) {}); }) {
       const SamplePlan plan = SamplePlan::make(source.tasks(), stats_.input_bytes, workers_, partitions_);
       if (plan.tasks == 0 || partitions_ == 1) return KeyRanges<K>::from_sample({}, partitions_);
-      SampleWork<K, V, Source, Mapper> work(source, mapper, plan);
+      SampleWork<K, V, Source, Mapper> work(source, mapper, plan, distinct);
       PhaseOutcome sampled = run_phase(plan.tasks, work, phase("sample", 0));
-      return ranges_from_samples<K>(sampled.published, partitions_);
+      return ranges_from_samples<K>(sampled.published, partitions_, distinct);
     } else {
       throw OptionsError("a sorted job needs files, items or a Dataset as its input");
     }
@@ -174,7 +176,7 @@ class JobRunner {
       KeyRanges<K> ranges;
       if (sorted) {
         const auto sample_at = Clock::now();
-        ranges = sample_phase<K, V>(source, mapper);
+        ranges = sample_phase<K, V>(source, mapper, is_combine<R, K, V>());
         stats_.sample_seconds = seconds(sample_at, Clock::now());
       }
       const auto map_at = Clock::now();
@@ -298,6 +300,19 @@ class JobRunner {
   std::string next_name_;
   bool next_sorted_ = false;
   JobStats stats_;
+};
+
+// Clears what named() and sorted() said of the next job when a call that was to run it
+// ends, also when it throws before the job starts.
+class NextJobOptions {
+ public:
+  explicit NextJobOptions(JobRunner& runner) noexcept : runner_(runner) {}
+  ~NextJobOptions() { runner_.clear_next(); }
+  NextJobOptions(const NextJobOptions&) = delete;
+  NextJobOptions& operator=(const NextJobOptions&) = delete;
+
+ private:
+  JobRunner& runner_;
 };
 
 }  // namespace mapreduce::detail

@@ -96,13 +96,18 @@ class KeyRanges {
   KeyRanges(const KeyRanges&) = delete;
   KeyRanges& operator=(const KeyRanges&) = delete;
 
-  // Cuts `partitions` ranges from `sample` (keys, in any order, repeats counted): bound i is
-  // the key at quantile (i + 1) / partitions of the sorted sample.
-  static KeyRanges from_sample(std::vector<View> sample, std::uint32_t partitions) {
+  // Cuts `partitions` ranges from `sample` (keys, in any order, repeats counted unless
+  // `distinct`): bound i is the key at quantile (i + 1) / partitions of the sorted sample.
+  static KeyRanges from_sample(std::vector<View> sample, std::uint32_t partitions, bool distinct = false) {
     KeyRanges r;
     r.partitions_ = std::max<std::uint32_t>(partitions, 1);
     if (sample.empty() || r.partitions_ == 1) return r;
     std::sort(sample.begin(), sample.end(), [](const View& a, const View& b) { return KeyTraits<K>::less(a, b); });
+    if (distinct) {
+      sample.erase(std::unique(sample.begin(), sample.end(),
+                               [](const View& a, const View& b) { return KeyTraits<K>::equal(a, b); }),
+                   sample.end());
+    }
     std::vector<View> chosen;
     for (std::uint32_t i = 1; i < r.partitions_; ++i) {
       chosen.push_back(sample[static_cast<std::size_t>(std::uint64_t(i) * sample.size() / r.partitions_)]);

@@ -121,12 +121,13 @@ struct PhaseConfig {
 
 struct PhaseOutcome {
   std::vector<Published> published;
-  std::uint64_t records = 0;      // what workers counted through WorkerLink::add_records
-  std::size_t shm_bytes = 0;      // bytes of the segments published in shared memory
-  std::size_t spilled_bytes = 0;  // bytes of the segments published as spill files
-  unsigned workers = 0;           // processes forked, replacements included
-  unsigned retries = 0;           // task attempts that failed and were run again
-  unsigned memory_failures = 0;   // attempts that ended past the worker memory limit
+  std::vector<SmallResult> small;  // what workers sent in messages (WorkerLink::publish_small)
+  std::uint64_t records = 0;       // what workers counted through WorkerLink::add_records
+  std::size_t shm_bytes = 0;       // bytes of the segments published in shared memory
+  std::size_t spilled_bytes = 0;   // bytes of the segments published as spill files
+  unsigned workers = 0;            // processes forked, replacements included
+  unsigned retries = 0;            // task attempts that failed and were run again
+  unsigned memory_failures = 0;    // attempts that ended past the worker memory limit
 };
 
 // Runs `tasks` tasks of `work` and returns what the workers published.
@@ -170,8 +171,9 @@ class WorkerLink {
   // Hands the segment to the parent (the descriptor travels over the socket).
   void publish(const SharedSegment& segment, std::uint64_t tag);
   // Sends `data` to the parent in the message itself, when it fits (a few KiB): no segment.
-  // Only for phases whose caller takes small results (PhaseRun::take_small). False when too
-  // large: publish a segment instead.
+  // The caller takes them from PhaseRun::take_small or PhaseOutcome::small. Like publish, it
+  // tells the parent that what the worker ran so far is safe. False when too large: publish
+  // a segment instead.
   bool publish_small(std::string_view data, std::uint64_t tag);
   void add_records(std::uint64_t n) noexcept { records_ += n; }
   std::uint64_t take_records() noexcept {

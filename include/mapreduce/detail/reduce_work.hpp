@@ -20,11 +20,11 @@
 #include "mapreduce/detail/key_grouper.hpp"
 #include "mapreduce/detail/key_ranges.hpp"
 #include "mapreduce/detail/pairs_format.hpp"
+#include "mapreduce/detail/part_file_writer.hpp"
 #include "mapreduce/detail/phase.hpp"
 #include "mapreduce/detail/run_format.hpp"
 #include "mapreduce/detail/table.hpp"
 #include "mapreduce/key.hpp"
-#include "mapreduce/part_files.hpp"
 
 namespace mapreduce::detail {
 
@@ -157,7 +157,12 @@ class ReduceWork final : public PhaseWork {
   void emit_partition(std::uint32_t p, const Pairs& pairs, WorkerLink& link) {
     if (output_.files != nullptr) {
       write_part_file<K, O>(output_.files->directory + "/" + part_file_name(p), output_.files->format, pairs);
-      link.add_records(pairs.size());
+      // The file is whole: say so, with its pairs, so the parent counts them once and a
+      // later crash of this worker does not run this partition again.
+      const std::uint64_t count = pairs.size();
+      if (!link.publish_small(std::string_view(reinterpret_cast<const char*>(&count), sizeof(count)), p)) {
+        throw Error("a part file's report did not fit in a message");
+      }
     } else {
       publish_pairs<K, O>(link, p, pairs);
     }

@@ -53,7 +53,11 @@ class SampleWork final : public PhaseWork {
   using View = typename KeyTraits<K>::view;
 
  public:
-  SampleWork(Source& source, Mapper& mapper, const SamplePlan& plan) : source_(source), mapper_(mapper), plan_(plan) {}
+  // `distinct`: sample the distinct keys, not the emits. A job with a combiner reduces each
+  // distinct key once, so its ranges should hold as many distinct keys each; sampled by
+  // emits, a frequent key would take several ranges and leave them empty.
+  SampleWork(Source& source, Mapper& mapper, const SamplePlan& plan, bool distinct)
+      : source_(source), mapper_(mapper), plan_(plan), distinct_(distinct) {}
 
   void run_task(std::size_t task, WorkerLink& link) override {
     MapBuffer<K, V> buffer(1, nullptr, nullptr);  // no combiner, one partition: every pair, in emit order
@@ -62,17 +66,23 @@ class SampleWork final : public PhaseWork {
                                    [&](auto&& input) { call_mapper(mapper_, input, emit); });
     const RecordBuffer<K, V>& records = buffer.records();
     const std::string_view run = records.run(0);
-    const std::uint64_t stride = std::max<std::uint64_t>(1, records.count(0) / plan_.keys_per_task);
-    std::vector<std::pair<View, std::uint8_t>> keys;
-    std::uint64_t i = 0;
-    for (const char* r = run.data(); r != run.data() + run.size(); ++i) {
+    std::vector<View> emitted;
+    emitted.reserve(static_cast<std::size_t>(records.count(0)));
+    for (const char* r = run.data(); r != run.data() + run.size();) {
       const char* const end = r + run_record::tagged_head + run_record::body(r);
-      if (i % stride == 0) {
-        const char* k = r + run_record::tagged_head;
-        keys.emplace_back(read_key<K>(k, end, what), 0);
-      }
+      const char* k = r + run_record::tagged_head;
+      emitted.push_back(read_key<K>(k, end, what));
       r = end;
     }
+    if (distinct_) {
+      std::sort(emitted.begin(), emitted.end(), [](const View& a, const View& b) { return KeyTraits<K>::less(a, b); });
+      emitted.erase(std::unique(emitted.begin(), emitted.end(),
+                                [](const View& a, const View& b) { return KeyTraits<K>::equal(a, b); }),
+                    emitted.end());
+    }
+    const std::size_t stride = std::max<std::size_t>(1, emitted.size() / plan_.keys_per_task);
+    std::vector<std::pair<View, std::uint8_t>> keys;
+    for (std::size_t i = 0; i < emitted.size(); i += stride) keys.emplace_back(emitted[i], 0);
     if (keys.empty()) return;
     publish_pairs<K, std::uint8_t>(link, task, keys);
   }
@@ -90,11 +100,13 @@ class SampleWork final : public PhaseWork {
   Source& source_;
   Mapper& mapper_;
   SamplePlan plan_;
+  bool distinct_;
 };
 
-// The key ranges of `partitions` partitions, from what the sample tasks published.
+// The key ranges of `partitions` partitions, from what the sample tasks published (`distinct`:
+// as SampleWork's).
 template <class K>
-KeyRanges<K> ranges_from_samples(const std::vector<Published>& samples, std::uint32_t partitions) {
+KeyRanges<K> ranges_from_samples(const std::vector<Published>& samples, std::uint32_t partitions, bool distinct) {
   std::vector<SharedSegment> segments;
   std::vector<PaddedBytes> padded(samples.size());  // keys are views into these: they live until the ranges are cut
   std::vector<typename KeyTraits<K>::view> keys;
@@ -106,7 +118,7 @@ KeyRanges<K> ranges_from_samples(const std::vector<Published>& samples, std::uin
       keys.push_back(key);
     });
   }
-  return KeyRanges<K>::from_sample(std::move(keys), partitions);
+  return KeyRanges<K>::from_sample(std::move(keys), partitions, distinct);
 }
 
 }  // namespace mapreduce::detail

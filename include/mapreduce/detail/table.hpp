@@ -98,10 +98,7 @@ class CombineTable {
     }
   }
 
-  // The occupied slots, sorted by (hash, key): the order runs and results are written in.
-  // Sorts (hash, slot) references held contiguously by radix, so the sort reads no slot; a
-  // slot's key is looked at only when two hashes are equal.
-  // The slots, in table order.
+  // The occupied slots, in table order (a sorted job's reducer sorts them by key itself).
   [[nodiscard]] std::vector<const Slot*> slots() const {
     std::vector<const Slot*> out;
     out.reserve(size_);
@@ -109,6 +106,9 @@ class CombineTable {
     return out;
   }
 
+  // The occupied slots, sorted by (hash, key): the order runs and results are written in.
+  // Sorts (hash, slot) references held contiguously by radix, so the sort reads no slot; a
+  // slot's key is looked at only when two hashes are equal.
   [[nodiscard]] std::vector<const Slot*> sorted_slots() const {
     std::vector<KeyedRef<Slot>> order, scratch;
     order.reserve(size_);
