@@ -21,11 +21,25 @@ namespace {
 constexpr std::size_t max_mapped_files = 64;
 constexpr std::size_t max_held_files = 1024;
 
-// Reads a pipe to its end into an anonymous shared-memory file, so workers can map it.
-UniqueFd read_pipe_to_memory(int fd, const std::string& name, std::size_t max_bytes, std::uint64_t& size) {
+// Reads a pipe to its end into an unnamed file: shared memory up to `max_bytes` (the job's
+// budget), then, where the job may spill, a file in `spill_dir` that takes what is already
+// read and the rest; past the budget with nowhere to spill, an InputError.
+UniqueFd read_pipe_to_memory(int fd, const std::string& name, std::size_t max_bytes, const std::string& spill_dir,
+                             std::uint64_t& size) {
   UniqueFd mem(::memfd_create("mapreduce-input", MFD_CLOEXEC));
   if (!mem) throw InputError(fmt::format("{}: cannot buffer the pipe: {}", name, std::strerror(errno)));
+  bool in_file = false;
   std::vector<char> buf(std::size_t(1) << 16);
+  auto write_all = [&name](int to, const char* p, std::size_t n) {
+    for (std::size_t off = 0; off < n;) {
+      const ssize_t w = ::write(to, p + off, n - off);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        throw InputError(fmt::format("{}: cannot buffer the pipe: {}", name, std::strerror(errno)));
+      }
+      off += static_cast<std::size_t>(w);
+    }
+  };
   size = 0;
   for (;;) {
     const ssize_t n = ::read(fd, buf.data(), buf.size());
@@ -37,18 +51,25 @@ UniqueFd read_pipe_to_memory(int fd, const std::string& name, std::size_t max_by
       }
       throw InputError(fmt::format("{}: read failed: {}", name, std::strerror(errno)));
     }
-    if (size + static_cast<std::size_t>(n) > max_bytes) {
-      throw InputError(fmt::format("{}: a pipe of more than {} bytes (the shared-memory budget) cannot be buffered",
-                                   name, max_bytes));
-    }
-    for (ssize_t off = 0; off < n;) {
-      const ssize_t w = ::write(mem.get(), buf.data() + off, static_cast<std::size_t>(n - off));
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        throw InputError(fmt::format("{}: cannot buffer the pipe: {}", name, std::strerror(errno)));
+    if (!in_file && size + static_cast<std::size_t>(n) > max_bytes) {
+      if (spill_dir.empty()) {
+        throw InputError(fmt::format("{}: a pipe of more than {} bytes (the shared-memory budget) cannot be buffered",
+                                     name, max_bytes));
       }
-      off += w;
+      // Past the budget: what was read moves to a spill file, and the rest follows it there.
+      UniqueFd file = create_spill_file(spill_dir);
+      std::vector<char> copy(std::size_t(1) << 20);
+      for (std::uint64_t at = 0; at < size;) {
+        const ssize_t r = ::pread(mem.get(), copy.data(), std::min<std::uint64_t>(copy.size(), size - at),
+                                  static_cast<::off_t>(at));
+        if (r <= 0) throw InputError(fmt::format("{}: cannot buffer the pipe: {}", name, std::strerror(errno)));
+        write_all(file.get(), copy.data(), static_cast<std::size_t>(r));
+        at += static_cast<std::uint64_t>(r);
+      }
+      mem = std::move(file);
+      in_file = true;
     }
+    write_all(mem.get(), buf.data(), static_cast<std::size_t>(n));
     size += static_cast<std::uint64_t>(n);
   }
   return mem;
@@ -56,7 +77,8 @@ UniqueFd read_pipe_to_memory(int fd, const std::string& name, std::size_t max_by
 
 }  // namespace
 
-FilePlan::FilePlan(const FileInput& input, std::size_t chunk_bytes, std::size_t max_pipe_bytes)
+FilePlan::FilePlan(const FileInput& input, std::size_t chunk_bytes, std::size_t max_pipe_bytes,
+                   const std::string& spill_dir)
     : delimiter_(input.delimiter) {
   if (chunk_bytes == 0) throw OptionsError("chunk_bytes must be at least 1");
   files_.reserve(input.paths.size());
@@ -84,7 +106,7 @@ FilePlan::FilePlan(const FileInput& input, std::size_t chunk_bytes, std::size_t 
     } else if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || (is_stdin && S_ISCHR(st.st_mode))) {
       // Standard input from a device too (`< /dev/null`, a terminal), as `sort` takes it; a
       // device named as a path is refused (/dev/zero would never end).
-      UniqueFd mem = read_pipe_to_memory(fd.get(), f.name, max_pipe_bytes, f.size);
+      UniqueFd mem = read_pipe_to_memory(fd.get(), f.name, max_pipe_bytes, spill_dir, f.size);
       f.fd = mem.get();
       fds_.push_back(std::move(mem));
     } else {

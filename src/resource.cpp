@@ -104,16 +104,21 @@ SharedSegment SharedSegment::create(std::size_t bytes) {
   return s;
 }
 
-SharedSegment SharedSegment::create_file(std::size_t bytes, const std::string& dir) {
-  SharedSegment s;
-  s.fd_.reset(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
-  if (!s.fd_ && (errno == EOPNOTSUPP || errno == EISDIR)) {
+UniqueFd create_spill_file(const std::string& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  if (!fd && (errno == EOPNOTSUPP || errno == EISDIR)) {
     // A file system without O_TMPFILE: a private name, unlinked at once.
     std::string path = dir + "/mapreduce-spill-XXXXXX";
-    s.fd_.reset(::mkostemp(path.data(), O_CLOEXEC));
-    if (s.fd_) ::unlink(path.c_str());
+    fd.reset(::mkostemp(path.data(), O_CLOEXEC));
+    if (fd) ::unlink(path.c_str());
   }
-  if (!s.fd_) throw Error(fmt::format("cannot create a spill file in {}: {}", dir, std::strerror(errno)));
+  if (!fd) throw Error(fmt::format("cannot create a spill file in {}: {}", dir, std::strerror(errno)));
+  return fd;
+}
+
+SharedSegment SharedSegment::create_file(std::size_t bytes, const std::string& dir) {
+  SharedSegment s;
+  s.fd_ = create_spill_file(dir);
   s.in_file_ = true;
   if (bytes == 0) return s;
   // Reserve the blocks now: a write into a mapped page the disk cannot hold is a SIGBUS.

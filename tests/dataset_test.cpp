@@ -2,6 +2,7 @@
 #include <mapreduce/mapreduce.hpp>
 
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,36 @@ TEST_CASE("a Dataset holds a job's result in shared memory until the next job ma
     for (const auto& [w, n] : expected) expected_frequent += n >= 10 ? 1 : 0;
     CHECK(frequent.size() == expected_frequent);
   }
+}
+
+TEST_CASE("consume() reads every pair in partition order and frees each partition as it goes", "[dataset]") {
+  test::LeakCheck leaks;
+  test::TempDir dir;
+  const std::string text = test::random_text(67, 200000);
+  const auto file = dir.write("in.txt", text);
+  mapreduce::Pool pool({.workers = 2, .partitions = 6, .chunk_bytes = 20000});
+  const auto expected = pool.map_reduce<std::string, std::uint64_t>(mapreduce::FileInput{{file}}, words, std::plus<>{});
+  auto counts = pool.map_reduce_dataset<std::string, std::uint64_t>(mapreduce::FileInput{{file}}, words, std::plus<>{});
+  const std::size_t fds = test::open_fds(), held = counts.partitions();
+  REQUIRE(held > 1);
+  std::vector<std::pair<std::string, std::uint64_t>> got;
+  std::size_t open_while_reading_last = 0;
+  counts.consume([&](std::string_view w, std::uint64_t n) {
+    got.emplace_back(w, n);
+    open_while_reading_last = test::open_fds();
+  });
+  CHECK(got == expected);
+  CHECK(open_while_reading_last < fds);  // the partitions read before the last one are closed
+  CHECK(counts.partitions() == 0);
+  CHECK(counts.collect().empty());
+  CHECK(test::open_fds() == fds - held);
+
+  // A throwing callback leaves the Dataset empty too, its memory freed.
+  auto again = pool.map_reduce_dataset<std::string, std::uint64_t>(mapreduce::FileInput{{file}}, words, std::plus<>{});
+  CHECK_THROWS_AS(again.consume([](std::string_view, std::uint64_t) { throw std::runtime_error("stop"); }),
+                  std::runtime_error);
+  CHECK(again.partitions() == 0);
+  CHECK(test::open_fds() == fds - held);
 }
 
 TEST_CASE("workers of a later job read whole partitions of a Dataset in place", "[dataset]") {

@@ -222,6 +222,15 @@ check "random bytes, --memory 1M" --memory 1M --tmp spill binary.txt
 check "300 files, --memory 1M" --memory 1M --tmp spill "${many[@]}"
 check "1 and 5 MiB lines, --memory 1M" --memory 1M --tmp spill long.txt
 stdin=random.txt check "standard input, --memory 1M" --memory 1M --tmp spill -
+# A pipe larger than the budget: buffered in shared memory up to it, then in --tmp.
+LC_ALL=C sort random.txt >want
+set +e
+# shellcheck disable=SC2002 # a pipe, which cannot be mapped, is the point
+cat random.txt | "$bin" --memory 1M --tmp spill --workers 2 >got 2>err
+rc=$?
+set -e
+verdict "standard input through a pipe larger than --memory 1M"
+if [[ -n $(find spill -mindepth 1 -print -quit) ]]; then fail "the pipe's spill" "left files in --tmp"; fi
 left=$(find spill -mindepth 1 | head -n 5)
 if [[ -n $left ]]; then fail "--tmp left empty" "left $left"; else pass "--tmp left empty"; fi
 

@@ -86,6 +86,26 @@ class Dataset {
     detail::PairsView<K, V>(bytes.data(), bytes.size()).for_each(f);
   }
 
+  /// Calls `f(key_view, value)` for every pair, in partition order, and frees each
+  /// partition's memory once it is read: for writing out a result larger than memory, once.
+  /// The Dataset is empty afterwards, also when `f` throws.
+  template <class F>
+  void consume(F&& f) {
+    std::vector<detail::Published> parts = std::move(parts_);
+    parts_.clear();
+    shared_ = detail::SharedDescriptors();
+    for (detail::Published& part : parts) {
+      {
+        const auto seg = detail::SharedSegment::open(part.fd.get());
+        std::string_view bytes(seg.data(), seg.size());
+        detail::PaddedBytes padded;
+        if constexpr (!detail::PairsView<K, V>::trusted) bytes = padded.pad(bytes, 0);
+        detail::PairsView<K, V>(bytes.data(), bytes.size()).for_each(f);
+      }
+      part.fd = detail::UniqueFd();  // its pages go back before the next partition is read
+    }
+  }
+
   /// For the engine: the segments, one per non-empty partition, in partition order.
   [[nodiscard]] const std::vector<detail::Published>& segments() const noexcept { return parts_; }
 

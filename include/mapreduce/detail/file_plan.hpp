@@ -16,7 +16,10 @@ namespace mapreduce::detail {
 // which map the files and find the record boundaries of their own pieces.
 class FilePlan {
  public:
-  FilePlan(const FileInput& input, std::size_t chunk_bytes, std::size_t max_pipe_bytes);
+  // A pipe is buffered in shared memory up to `max_pipe_bytes`, then in a file in
+  // `spill_dir` (empty: it may not be larger).
+  FilePlan(const FileInput& input, std::size_t chunk_bytes, std::size_t max_pipe_bytes,
+           const std::string& spill_dir = {});
 
   [[nodiscard]] std::size_t tasks() const noexcept { return task_begin_.size() - 1; }
   [[nodiscard]] std::uint64_t total_bytes() const noexcept { return total_bytes_; }

@@ -108,7 +108,7 @@ class JobRunner {
   template <class Input, class F>
   decltype(auto) with_source(const Input& input, F&& f) {
     if constexpr (std::is_same_v<Input, FileInput>) {
-      FilePlan plan(input, chunk_bytes_, shm_budget_);
+      FilePlan plan(input, chunk_bytes_, shm_budget_, options_.spill ? spill_dir_ : std::string());
       FileSource source(plan);
       stats_.input_bytes = plan.total_bytes();
       return f(source);

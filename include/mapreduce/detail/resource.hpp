@@ -84,6 +84,10 @@ class MappedRegion {
   std::size_t size_ = 0;
 };
 
+// A new unnamed file in `dir` (O_TMPFILE, 0600; where the file system lacks it, a private
+// name unlinked at once): gone with its last descriptor. Throws Error naming `dir`.
+UniqueFd create_spill_file(const std::string& dir);
+
 // A shared-memory segment: an anonymous memfd (never a name in /dev/shm), so it is freed
 // when its last descriptor and mapping go, whatever happens to the processes holding them.
 // create() reserves every page with fallocate, so writing into it cannot raise SIGBUS
