@@ -88,6 +88,7 @@ template <class K>
 class KeyRanges {
  public:
   using View = typename KeyTraits<K>::view;
+  static constexpr bool string_keys = std::is_same_v<K, std::string>;  // searched by prefix first
 
   KeyRanges() = default;
   // Movable (the views are into `storage_`, whose buffer moves with it), not copyable.
@@ -149,8 +150,6 @@ class KeyRanges {
   }
 
  private:
-  static constexpr bool string_keys = std::is_same_v<K, std::string>;
-
   // upper_bound over the bounds, `below(bound)` saying whether the key sorts before it;
   // written out, as it is on every record's path.
   template <class Below>
