@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -21,21 +22,24 @@ namespace {
 constexpr std::size_t max_mapped_files = 64;
 constexpr std::size_t max_held_files = 1024;
 
-// Reads a pipe to its end into an unnamed file: shared memory up to `max_bytes` (the job's
-// budget), then, where the job may spill, a file in `spill_dir` that takes what is already
-// read and the rest; past the budget with nowhere to spill, an InputError.
-UniqueFd read_pipe_to_memory(int fd, const std::string& name, std::size_t max_bytes, const std::string& spill_dir,
-                             std::uint64_t& size) {
-  UniqueFd mem(::memfd_create("mapreduce-input", MFD_CLOEXEC));
-  if (!mem) throw InputError(fmt::format("{}: cannot buffer the pipe: {}", name, std::strerror(errno)));
-  bool in_file = false;
+// Reads a pipe to its end into an unnamed file the workers can map: shared memory up to
+// `max_bytes` (the job's budget), then, where the job may spill, a file in `spill_dir` that
+// takes what is already read and the rest; past the budget with nowhere to spill, an
+// InputError. `in_memory` says where it ended.
+UniqueFd buffer_pipe(int fd, const std::string& name, std::size_t max_bytes, const std::string& spill_dir,
+                     std::uint64_t& size, bool& in_memory) {
+  UniqueFd out(::memfd_create("mapreduce-input", MFD_CLOEXEC));
+  if (!out) throw Error(fmt::format("{}: cannot buffer the pipe: {}", name, std::strerror(errno)));
+  in_memory = true;
   std::vector<char> buf(std::size_t(1) << 16);
-  auto write_all = [&name](int to, const char* p, std::size_t n) {
+  // A failed write is the buffer's (a full disk), not the input's.
+  auto write_all = [&](const char* p, std::size_t n) {
     for (std::size_t off = 0; off < n;) {
-      const ssize_t w = ::write(to, p + off, n - off);
+      const ssize_t w = ::write(out.get(), p + off, n - off);
       if (w < 0) {
         if (errno == EINTR) continue;
-        throw InputError(fmt::format("{}: cannot buffer the pipe: {}", name, std::strerror(errno)));
+        throw Error(fmt::format("{}: cannot buffer the pipe{}: {}", name,
+                                in_memory ? std::string() : " in " + spill_dir, std::strerror(errno)));
       }
       off += static_cast<std::size_t>(w);
     }
@@ -51,28 +55,21 @@ UniqueFd read_pipe_to_memory(int fd, const std::string& name, std::size_t max_by
       }
       throw InputError(fmt::format("{}: read failed: {}", name, std::strerror(errno)));
     }
-    if (!in_file && size + static_cast<std::size_t>(n) > max_bytes) {
+    if (in_memory && size + static_cast<std::size_t>(n) > max_bytes) {
       if (spill_dir.empty()) {
         throw InputError(fmt::format("{}: a pipe of more than {} bytes (the shared-memory budget) cannot be buffered",
                                      name, max_bytes));
       }
       // Past the budget: what was read moves to a spill file, and the rest follows it there.
-      UniqueFd file = create_spill_file(spill_dir);
-      std::vector<char> copy(std::size_t(1) << 20);
-      for (std::uint64_t at = 0; at < size;) {
-        const ssize_t r = ::pread(mem.get(), copy.data(), std::min<std::uint64_t>(copy.size(), size - at),
-                                  static_cast<::off_t>(at));
-        if (r <= 0) throw InputError(fmt::format("{}: cannot buffer the pipe: {}", name, std::strerror(errno)));
-        write_all(file.get(), copy.data(), static_cast<std::size_t>(r));
-        at += static_cast<std::uint64_t>(r);
-      }
-      mem = std::move(file);
-      in_file = true;
+      UniqueFd memory = std::exchange(out, create_spill_file(spill_dir));
+      in_memory = false;
+      const MappedRegion read = MappedRegion::map(memory.get(), static_cast<std::size_t>(size), false, name);
+      write_all(read.data(), read.size());
     }
-    write_all(mem.get(), buf.data(), static_cast<std::size_t>(n));
+    write_all(buf.data(), static_cast<std::size_t>(n));
     size += static_cast<std::uint64_t>(n);
   }
-  return mem;
+  return out;
 }
 
 }  // namespace
@@ -106,9 +103,11 @@ FilePlan::FilePlan(const FileInput& input, std::size_t chunk_bytes, std::size_t 
     } else if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || (is_stdin && S_ISCHR(st.st_mode))) {
       // Standard input from a device too (`< /dev/null`, a terminal), as `sort` takes it; a
       // device named as a path is refused (/dev/zero would never end).
-      UniqueFd mem = read_pipe_to_memory(fd.get(), f.name, max_pipe_bytes, spill_dir, f.size);
-      f.fd = mem.get();
-      fds_.push_back(std::move(mem));
+      bool in_memory = false;
+      UniqueFd buffered = buffer_pipe(fd.get(), f.name, max_pipe_bytes, spill_dir, f.size, in_memory);
+      if (in_memory) buffered_bytes_ += f.size;
+      f.fd = buffered.get();
+      fds_.push_back(std::move(buffered));
     } else {
       throw InputError(fmt::format("{}: not a regular file or a pipe", f.name));
     }

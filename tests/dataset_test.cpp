@@ -71,7 +71,10 @@ TEST_CASE("consume() reads every pair in partition order and frees each partitio
     open_while_reading_last = test::open_fds();
   });
   CHECK(got == expected);
-  CHECK(open_while_reading_last < fds);  // the partitions read before the last one are closed
+  CHECK(open_while_reading_last == fds - (held - 1));  // every partition before the last is closed
+  std::vector<int> registered;                         // and none is left for a later job's workers to keep open
+  mapreduce::detail::SharedDescriptors::all(registered);
+  CHECK(registered.empty());
   CHECK(counts.partitions() == 0);
   CHECK(counts.collect().empty());
   CHECK(test::open_fds() == fds - held);

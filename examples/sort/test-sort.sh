@@ -230,7 +230,6 @@ cat random.txt | "$bin" --memory 1M --tmp spill --workers 2 >got 2>err
 rc=$?
 set -e
 verdict "standard input through a pipe larger than --memory 1M"
-if [[ -n $(find spill -mindepth 1 -print -quit) ]]; then fail "the pipe's spill" "left files in --tmp"; fi
 left=$(find spill -mindepth 1 | head -n 5)
 if [[ -n $left ]]; then fail "--tmp left empty" "left $left"; else pass "--tmp left empty"; fi
 

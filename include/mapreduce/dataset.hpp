@@ -87,8 +87,12 @@ class Dataset {
   }
 
   /// Calls `f(key_view, value)` for every pair, in partition order, and frees each
-  /// partition's memory once it is read: for writing out a result larger than memory, once.
-  /// The Dataset is empty afterwards, also when `f` throws.
+  /// partition's memory once it is read: for writing out a result larger than memory, once,
+  /// so what is written reuses that memory. The Dataset is empty from the call on (a job
+  /// started inside `f` over it sees no pairs), and stays so when `f` throws.
+  ///
+  ///     auto lines = pool.sorted().map_reduce_dataset<std::string, std::uint64_t>(files, by_line, std::plus<>{});
+  ///     lines.consume([&](std::string_view line, std::uint64_t n) { out.write(line, n); });
   template <class F>
   void consume(F&& f) {
     std::vector<detail::Published> parts = std::move(parts_);

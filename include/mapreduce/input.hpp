@@ -14,8 +14,9 @@ namespace mapreduce {
 /// PoolOptions::chunk_bytes that end on a record delimiter, so no record is cut in two.
 /// The mapper is called once per chunk with a view of whole records (the last record of
 /// a file may lack its delimiter). The path "-" is standard input: a regular file there is
-/// mapped like any other, a pipe (or a device) is read first: into shared memory up to the
-/// job's budget, then into a file in the spill directory.
+/// mapped like any other, a pipe (or a device) is read first: into shared memory, where it
+/// counts against the job's budget, and past the budget into a file in the spill directory
+/// (under MpiPool, a pipe may not be larger than the budget).
 ///
 ///     pool.map_reduce<std::string, std::uint64_t>(
 ///         mapreduce::FileInput{{"a.txt", "b.txt"}},

@@ -40,6 +40,8 @@ class FilePlan {
 
   // In a worker: calls f(chunk, source) for each non-empty piece of `task`, records whole.
   [[nodiscard]] char delimiter() const noexcept { return delimiter_; }
+  // The bytes of pipes held in shared memory: part of the job's budget while the job runs.
+  [[nodiscard]] std::uint64_t buffered_bytes() const noexcept { return buffered_bytes_; }
   template <class F>
   void for_each_chunk(std::size_t task, F&& f) {
     for (std::size_t i = task_begin_[task]; i < task_begin_[task + 1]; ++i) {
@@ -66,6 +68,7 @@ class FilePlan {
   std::vector<InputSplit> splits_;
   std::vector<std::size_t> task_begin_;  // splits of task t: [task_begin_[t], task_begin_[t+1])
   std::uint64_t total_bytes_ = 0;
+  std::uint64_t buffered_bytes_ = 0;
   // Worker side: the files mapped so far, the oldest unmapped first past a bound.
   std::vector<MappedRegion> maps_;
   std::deque<std::uint32_t> mapped_order_;

@@ -111,6 +111,8 @@ class JobRunner {
       FilePlan plan(input, chunk_bytes_, shm_budget_, options_.spill ? spill_dir_ : std::string());
       FileSource source(plan);
       stats_.input_bytes = plan.total_bytes();
+      // A pipe buffered in shared memory holds part of the budget for the whole call.
+      InputHeld held(*this, plan.buffered_bytes());
       return f(source);
     } else if constexpr (requires { input.segments(); }) {
       DatasetSource source(input);
@@ -231,6 +233,20 @@ class JobRunner {
   void record_stats(const PhaseOutcome& mapped, const PhaseOutcome& reduced, std::size_t keys, const PhaseTimes& t);
 
  private:
+  // The shared memory an input holds (a buffered pipe), counted by the phases while it lives.
+  class InputHeld {
+   public:
+    InputHeld(JobRunner& runner, std::uint64_t bytes) noexcept : runner_(runner) {
+      runner_.input_shm_ = static_cast<std::size_t>(bytes);
+    }
+    ~InputHeld() { runner_.input_shm_ = 0; }
+    InputHeld(const InputHeld&) = delete;
+    InputHeld& operator=(const InputHeld&) = delete;
+
+   private:
+    JobRunner& runner_;
+  };
+
   // Sets the partitions for one job (none when 0), and puts the Pool's back at its end.
   class PartitionsForJob {
    public:
@@ -272,7 +288,7 @@ class JobRunner {
     }
     constexpr bool combine = is_combine<R, K, V>();
     MapWork<K, V, Source, Mapper> work(source, mapper, buffer, combine ? flush_bytes() : shuffle_memory());
-    return run_phase(source.tasks(), work, phase("map", 0, combine));
+    return run_phase(source.tasks(), work, phase("map", input_shm_, combine));
   }
 
   template <class K, class V, class Reducer>
@@ -283,7 +299,7 @@ class JobRunner {
     using Out = reduce_output_t<K, V, Reducer>;
     ReduceWork<K, V, R, Out> work(runs, reducer, partitions, shuffle_memory(), output);
     const std::size_t tasks = runs.empty() ? 0 : partitions != nullptr ? partitions->size() : partitions_;
-    return run_phase(tasks, work, phase("reduce", shm_in_use, is_combine<R, K, V>()));
+    return run_phase(tasks, work, phase("reduce", shm_in_use + input_shm_, is_combine<R, K, V>()));
   }
 
   static double seconds(Clock::time_point a, Clock::time_point b) noexcept {
@@ -299,6 +315,7 @@ class JobRunner {
   std::string spill_dir_;
   std::string next_name_;
   bool next_sorted_ = false;
+  std::size_t input_shm_ = 0;  // InputHeld
   JobStats stats_;
 };
 
