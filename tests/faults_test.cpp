@@ -99,10 +99,11 @@ TEST_CASE("a worker killed in map or reduce costs a retry, and the result is exa
       CHECK(test::as_map(pool.map_reduce<std::string, std::uint64_t>(mapreduce::FileInput{{file}}, word_mapper,
                                                                      std::plus<>{})) == expected);
       CHECK(pool.last_stats().retries == 1);
-      // 2 + 2 and at least one replacement; two when the other worker had already been
-      // told to finish when the death was seen, and the lost tasks are run by two workers.
+      // 2 + 2, and up to two replacements: none when the other worker asks for work just
+      // after the death was seen and takes the lost task itself (seen under load, with the
+      // last task), one when it is still busy, two when it had already been told to finish.
       const unsigned forked = pool.last_stats().map_workers + pool.last_stats().reduce_workers;
-      CHECK(forked >= 5);
+      CHECK(forked >= 4);
       CHECK(forked <= 6);
     }
   }
