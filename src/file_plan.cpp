@@ -32,18 +32,8 @@ UniqueFd buffer_pipe(int fd, const std::string& name, std::size_t max_bytes, con
   if (!out) throw Error(fmt::format("{}: cannot buffer the pipe: {}", name, std::strerror(errno)));
   in_memory = true;
   std::vector<char> buf(std::size_t(1) << 16);
-  // A failed write is the buffer's (a full disk), not the input's.
-  auto write_all = [&](const char* p, std::size_t n) {
-    for (std::size_t off = 0; off < n;) {
-      const ssize_t w = ::write(out.get(), p + off, n - off);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        throw Error(fmt::format("{}: cannot buffer the pipe{}: {}", name,
-                                in_memory ? std::string() : " in " + spill_dir, std::strerror(errno)));
-      }
-      off += static_cast<std::size_t>(w);
-    }
-  };
+  // A failed write is the buffer's (a full disk), not the input's: an Error, not an InputError.
+  std::string cannot = name + ": cannot buffer the pipe";
   size = 0;
   for (;;) {
     const ssize_t n = ::read(fd, buf.data(), buf.size());
@@ -63,10 +53,11 @@ UniqueFd buffer_pipe(int fd, const std::string& name, std::size_t max_bytes, con
       // Past the budget: what was read moves to a spill file, and the rest follows it there.
       UniqueFd memory = std::exchange(out, create_spill_file(spill_dir));
       in_memory = false;
+      cannot += " in " + spill_dir;
       const MappedRegion read = MappedRegion::map(memory.get(), static_cast<std::size_t>(size), false, name);
-      write_all(read.data(), read.size());
+      write_fully(out.get(), std::string_view(read.data(), read.size()), cannot);
     }
-    write_all(buf.data(), static_cast<std::size_t>(n));
+    write_fully(out.get(), std::string_view(buf.data(), static_cast<std::size_t>(n)), cannot);
     size += static_cast<std::uint64_t>(n);
   }
   return out;

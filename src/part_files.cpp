@@ -35,19 +35,6 @@ std::uint64_t file_size(int fd, const std::string& path) {
   return static_cast<std::uint64_t>(st.st_size);
 }
 
-void write_all(int fd, std::string& bytes, const std::string& path) {
-  const char* p = bytes.data();
-  std::size_t left = bytes.size();
-  while (left > 0) {
-    const ::ssize_t n = ::write(fd, p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw Error(fmt::format("{}: cannot write: {}", path, std::strerror(errno)));
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
-  bytes.clear();
-}
-
 void close_checked(UniqueFd& fd, const std::string& path) {
   // Some file systems (NFS) report a failed write only at close.
   if (::close(fd.release()) != 0 && errno != EINTR) {

@@ -116,6 +116,15 @@ UniqueFd create_spill_file(const std::string& dir) {
   return fd;
 }
 
+void write_fully(int fd, std::string_view bytes, const std::string& what) {
+  while (!bytes.empty()) {
+    const ::ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw Error(fmt::format("{}: {}", what, std::strerror(errno)));
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
 SharedSegment SharedSegment::create_file(std::size_t bytes, const std::string& dir) {
   SharedSegment s;
   s.fd_ = create_spill_file(dir);

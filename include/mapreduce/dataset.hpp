@@ -79,11 +79,7 @@ class Dataset {
   /// partitions in parallel, as a streaming reducer does.
   template <class F>
   void for_each_in_partition(std::size_t i, F&& f) const {
-    const auto seg = detail::SharedSegment::open(parts_.at(i).fd.get());
-    std::string_view bytes(seg.data(), seg.size());
-    detail::PaddedBytes padded;  // a user's read() may go past the last pair: give it room that is ours
-    if constexpr (!detail::PairsView<K, V>::trusted) bytes = padded.pad(bytes, 0);
-    detail::PairsView<K, V>(bytes.data(), bytes.size()).for_each(f);
+    read_segment(parts_.at(i).fd.get(), f);
   }
 
   /// Calls `f(key_view, value)` for every pair, in partition order, and frees each
@@ -99,13 +95,7 @@ class Dataset {
     parts_.clear();
     shared_ = detail::SharedDescriptors();
     for (detail::Published& part : parts) {
-      {
-        const auto seg = detail::SharedSegment::open(part.fd.get());
-        std::string_view bytes(seg.data(), seg.size());
-        detail::PaddedBytes padded;
-        if constexpr (!detail::PairsView<K, V>::trusted) bytes = padded.pad(bytes, 0);
-        detail::PairsView<K, V>(bytes.data(), bytes.size()).for_each(f);
-      }
+      read_segment(part.fd.get(), f);
       part.fd = detail::UniqueFd();  // its pages go back before the next partition is read
     }
   }
@@ -114,6 +104,16 @@ class Dataset {
   [[nodiscard]] const std::vector<detail::Published>& segments() const noexcept { return parts_; }
 
  private:
+  // f(key_view, value) for every pair of a partition's segment, mapped for the call only.
+  template <class F>
+  static void read_segment(int fd, F& f) {
+    const auto seg = detail::SharedSegment::open(fd);
+    std::string_view bytes(seg.data(), seg.size());
+    detail::PaddedBytes padded;  // a user's read() may go past the last pair: give it room that is ours
+    if constexpr (!detail::PairsView<K, V>::trusted) bytes = padded.pad(bytes, 0);
+    detail::PairsView<K, V>(bytes.data(), bytes.size()).for_each(f);
+  }
+
   // Declared after parts_: unregistered before the descriptors close.
   std::vector<detail::Published> parts_;
   // A mapper may read this Dataset in a later job's workers: they keep its descriptors.

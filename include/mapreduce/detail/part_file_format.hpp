@@ -22,10 +22,9 @@ inline constexpr std::size_t part_file_pairs_at = sizeof(part_file_magic);  // w
 // The name of partition p's file.
 inline std::string part_file_name(std::uint32_t p) { return fmt::format("part-{:05}", p); }
 
-int open_for_writing(const std::string& path);                        // created or truncated; Error
-int open_for_reading(const std::string& path);                        // InputError
-std::uint64_t file_size(int fd, const std::string& path);             // a regular file's; InputError
-void write_all(int fd, std::string& bytes, const std::string& path);  // then clears `bytes`; Error
-void close_checked(UniqueFd& fd, const std::string& path);            // a failed close() is a failed write
+int open_for_writing(const std::string& path);              // created or truncated; Error
+int open_for_reading(const std::string& path);              // InputError
+std::uint64_t file_size(int fd, const std::string& path);   // a regular file's; InputError
+void close_checked(UniqueFd& fd, const std::string& path);  // a failed close() is a failed write
 
 }  // namespace mapreduce::detail

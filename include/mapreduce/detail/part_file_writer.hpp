@@ -57,6 +57,12 @@ class PartDirectory {
 template <class T>
 inline constexpr bool tsv_writable = fmt::is_formattable<T>::value;
 
+// Writes out and empties a part file's buffer.
+inline void flush(int fd, std::string& buffer, const std::string& path) {
+  write_fully(fd, buffer, path + ": cannot write");
+  buffer.clear();
+}
+
 // Writes `pairs` (a range of (key view, value)) to `path`, created or truncated, in
 // `format`; through a buffer flushed every MiB, so a partition's text is never held whole.
 // Throws Error naming the file when it cannot be written (a full disk).
@@ -76,7 +82,7 @@ void write_part_file(const std::string& path, PartFormat format, const Pairs& pa
       buffer.resize(at + k + v + codec_slack);  // a user's write() gets room after, and is checked
       write_key_value<K, Out>(buffer.data() + at, key, k, value, v);
       buffer.resize(at + k + v);
-      if (buffer.size() >= flush_at) write_all(fd.get(), buffer, path);
+      if (buffer.size() >= flush_at) flush(fd.get(), buffer, path);
     }
   } else {
     if constexpr (tsv_writable<View> && tsv_writable<Out>) {
@@ -88,13 +94,13 @@ void write_part_file(const std::string& path, PartFormat format, const Pairs& pa
         } else {
           fmt::format_to(std::back_inserter(buffer), "{}\t{}\n", key, value);
         }
-        if (buffer.size() >= flush_at) write_all(fd.get(), buffer, path);
+        if (buffer.size() >= flush_at) flush(fd.get(), buffer, path);
       }
     } else {
       throw OptionsError("PartFormat::tsv needs an fmt::formatter for the key and the value: use PartFormat::binary");
     }
   }
-  write_all(fd.get(), buffer, path);
+  flush(fd.get(), buffer, path);
   close_checked(fd, path);
 }
 

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace mapreduce::detail {
@@ -83,6 +84,10 @@ class MappedRegion {
   char* data_ = nullptr;
   std::size_t size_ = 0;
 };
+
+// Writes all of `bytes` to `fd`, again after a short write or EINTR. Throws Error
+// "WHAT: the reason" (a full disk, say).
+void write_fully(int fd, std::string_view bytes, const std::string& what);
 
 // A new unnamed file in `dir` (O_TMPFILE, 0600; where the file system lacks it, a private
 // name unlinked at once): gone with its last descriptor. Throws Error naming `dir`.
