@@ -97,10 +97,10 @@ inline Counts threads_private_tables(std::string_view text, unsigned threads) {
   mapreduce::detail::CombineTable<std::string, std::uint64_t, false> merged(buffers[0]->combined().size());
   auto plus = [](std::uint64_t a, std::uint64_t b) { return a + b; };
   for (const auto& b : buffers)
-    b->combined().for_each([&](const auto& s) { merged.add(s.hash, s.key, s.value, plus); });
+    b->combined().for_each([&](const auto& s) { merged.add(s.hash, s.key(), s.value, plus); });
   Counts out;
   out.reserve(merged.size());
-  merged.for_each([&](const auto& s) { out.emplace_back(std::string(s.key), s.value); });
+  merged.for_each([&](const auto& s) { out.emplace_back(std::string(s.key()), s.value); });
   return out;
 }
 

@@ -13,12 +13,17 @@ namespace mapreduce::detail {
 class Arena {
  public:
   std::string_view copy(std::string_view s) {
-    if (s.size() > left_) grow(s.size());
-    char* p = cursor_;
+    char* p = allocate(s.size());
     if (!s.empty()) std::memcpy(p, s.data(), s.size());
-    cursor_ += s.size();
-    left_ -= s.size();
     return {p, s.size()};
+  }
+  // n bytes, unaligned, valid until clear().
+  char* allocate(std::size_t n) {
+    if (n > left_) grow(n);
+    char* p = cursor_;
+    cursor_ += n;
+    left_ -= n;
+    return p;
   }
   void clear() noexcept {
     blocks_.clear();

@@ -176,13 +176,14 @@ class MapBuffer {
         p = partition_of(s.hash, partitions_);
       } else {
         if constexpr (std::is_same_v<K, std::string> && std::endian::native == std::endian::little) {
-          p = ranges_->partition(s.key, __builtin_bswap64(s.prefix));  // the slot's prefix: its first 8 bytes, loaded
+          p = ranges_->partition(s.key(),
+                                 __builtin_bswap64(s.prefix()));  // the slot's prefix: its first 8 bytes, loaded
         } else {
-          p = ranges_->partition(s.key);
+          p = ranges_->partition(s.key());
         }
         slot_partition.push_back(p);
       }
-      bytes[p] += run_record::untagged_head + KeyTraits<K>::size(s.key) + Codec<V>::size(s.value);
+      bytes[p] += run_record::untagged_head + KeyTraits<K>::size(s.key()) + Codec<V>::size(s.value);
       ++counts[p];
     });
     const std::vector<std::uint64_t> offsets = run_set_offsets(bytes);
@@ -197,7 +198,7 @@ class MapBuffer {
     std::size_t slot = 0;
     table_.for_each([&](const auto& s) {
       char*& c = cursor[ranges_ != nullptr ? slot_partition[slot++] : partition_of(s.hash, partitions_)];
-      c = write_key_value<K, V>(run_record::write_head(c, s.hash), s.key, s.value);
+      c = write_key_value<K, V>(run_record::write_head(c, s.hash), s.key(), s.value);
     });
     if constexpr (!trusted) {
       // Each record's size() was asked twice: a Codec whose size() changed between the two

@@ -146,9 +146,9 @@ class ReduceWork final : public PhaseWork {
     }
     std::vector<std::pair<View, const V&>> pairs;
     auto slots = output_.key_order ? table.slots() : table.sorted_slots();
-    if (output_.key_order) sort_in_key_order<K>(slots, [](const auto* s) -> View { return s->key; });
+    if (output_.key_order) sort_in_key_order<K>(slots, [](const auto* s) -> View { return s->key(); });
     pairs.reserve(slots.size());
-    for (const auto* s : slots) pairs.emplace_back(s->key, s->value);
+    for (const auto* s : slots) pairs.emplace_back(s->key(), s->value);
     emit_partition<V>(p, pairs, link);
   }
 

@@ -1,6 +1,7 @@
 #pragma once
 // The private hash table each worker combines into, on the map side and on the reduce side.
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include "mapreduce/detail/arena.hpp"
 #include "mapreduce/detail/radix_sort.hpp"
 #include "mapreduce/detail/slot_array.hpp"
+#include "mapreduce/error.hpp"
 #include "mapreduce/key.hpp"
 
 namespace mapreduce::detail {
@@ -29,23 +31,68 @@ inline std::uint64_t key_prefix(std::string_view k) noexcept { return load_prefi
 // With CopyKeys, string keys are copied into an arena (the map side: the mapper's text may
 // be gone after emit). Without it, the table keeps views into memory that outlives it (the
 // reduce side: keys stay in the shared-memory runs they were read from).
+// A string key's slot on the map side, 32 bytes with an 8-byte value: two to a cache line,
+// and never across two. A key of up to 15 bytes (most words) lives in the slot itself, so a
+// lookup compares three words and reads nothing else; a longer key lives in the table's
+// arena, behind its length, and the slot keeps its first 8 bytes and its address.
+//
+// The 16 key bytes: w0 holds bytes 0-7, zero-padded. For a key kept in the slot, w1 holds
+// bytes 8-14, zero-padded, and its top byte is 0x80 | length; otherwise w1 is the address of
+// the arena entry, whose top bit is 0 in every user-space address of x86-64 and AArch64
+// (whose pointer tags use bits 56-59). So the three words are equal exactly when the keys
+// are, for keys kept in the slot.
+template <class V>
+struct InlineStringSlot {
+  static constexpr std::size_t max_inline = 15;
+  static constexpr std::uint64_t inline_bit = std::uint64_t(1) << 63;
+
+  std::uint64_t hash;
+  std::uint64_t w0;
+  std::uint64_t w1;
+  V value;
+
+  // What w1 holds for `key` when the key fits the slot, 0 when it does not.
+  static std::uint64_t inline_word(std::string_view key) noexcept {
+    if (key.size() > max_inline) return 0;
+    const std::uint64_t tail = key.size() > 8 ? load_prefix(key.data() + 8, key.size() - 8) : 0;
+    return tail | ((inline_bit | (std::uint64_t(key.size()) << 56)));
+  }
+  [[nodiscard]] std::string_view key() const noexcept {
+    if ((w1 & inline_bit) != 0) {
+      // The two words are contiguous and little-endian: the key's bytes, in order.
+      return {reinterpret_cast<const char*>(&w0), static_cast<std::size_t>((w1 >> 56) & 0x7f)};
+    }
+    const char* entry = reinterpret_cast<const char*>(static_cast<std::uintptr_t>(w1));
+    std::uint64_t n;
+    std::memcpy(&n, entry, 8);
+    return {entry + 8, static_cast<std::size_t>(n)};
+  }
+  [[nodiscard]] std::uint64_t prefix() const noexcept { return w0; }
+};
+
 template <class K, class V, bool CopyKeys>
 class CombineTable {
  public:
   using View = typename KeyTraits<K>::view;
   static constexpr bool string_keys = std::is_same_v<View, std::string_view>;
+  // The reduce side (no CopyKeys) keeps views into the runs it reads.
   struct StringSlot {
     std::uint64_t hash;
-    std::uint64_t prefix;
-    std::string_view key;
+    std::uint64_t prefix_;
+    std::string_view k;
     V value;
+    [[nodiscard]] std::string_view key() const noexcept { return k; }
+    [[nodiscard]] std::uint64_t prefix() const noexcept { return prefix_; }
   };
   struct PlainSlot {
     std::uint64_t hash;
-    View key;
+    View k;
     V value;
+    [[nodiscard]] View key() const noexcept { return k; }
   };
-  using Slot = std::conditional_t<string_keys, StringSlot, PlainSlot>;
+  static constexpr bool inline_keys = string_keys && CopyKeys && std::endian::native == std::endian::little;
+  using Slot =
+      std::conditional_t<inline_keys, InlineStringSlot<V>, std::conditional_t<string_keys, StringSlot, PlainSlot>>;
 
   explicit CombineTable(std::size_t expected_keys = 1024) { reset_capacity(expected_keys); }
 
@@ -61,10 +108,12 @@ class CombineTable {
   template <class Combine>
   [[gnu::always_inline]] inline void add(std::uint64_t hash, std::uint64_t prefix, View key, const V& value,
                                          Combine&& combine) {
+    std::uint64_t word = 0;
+    if constexpr (inline_keys) word = Slot::inline_word(key);
     std::size_t i = hash & mask_;
     for (;;) {
       Slot& s = slots_[i];
-      if (s.hash == hash && same_key(s, key, prefix)) {
+      if (s.hash == hash && same_key(s, key, prefix, word)) {
         s.value = combine(s.value, value);
         return;
       }
@@ -78,11 +127,14 @@ class CombineTable {
     }
     Slot& s = slots_[i];
     s.hash = hash;
-    if constexpr (string_keys) {
-      s.prefix = prefix;
-      s.key = CopyKeys ? arena_.copy(key) : key;
+    if constexpr (inline_keys) {
+      s.w0 = prefix;
+      s.w1 = word != 0 ? word : arena_entry(key);
+    } else if constexpr (string_keys) {
+      s.prefix_ = prefix;
+      s.k = CopyKeys ? arena_.copy(key) : key;
     } else {
-      s.key = key;
+      s.k = key;
     }
     s.value = value;
     ++size_;
@@ -120,7 +172,7 @@ class CombineTable {
       while (j < order.size() && order[j].key == order[i].key) ++j;
       if (j - i > 1) {
         std::sort(order.begin() + static_cast<std::ptrdiff_t>(i), order.begin() + static_cast<std::ptrdiff_t>(j),
-                  [](const auto& a, const auto& b) { return KeyTraits<K>::less(a.at->key, b.at->key); });
+                  [](const auto& a, const auto& b) { return KeyTraits<K>::less(a.at->key(), b.at->key()); });
       }
       i = j;
     }
@@ -141,13 +193,31 @@ class CombineTable {
   }
 
  private:
-  static bool same_key(const Slot& s, View key, std::uint64_t prefix) noexcept {
-    if constexpr (string_keys) {
-      if (s.prefix != prefix || s.key.size() != key.size()) return false;
-      return key.size() <= 8 || std::memcmp(s.key.data() + 8, key.data() + 8, key.size() - 8) == 0;
+  static bool same_key(const Slot& s, View key, std::uint64_t prefix, [[maybe_unused]] std::uint64_t word) noexcept {
+    if constexpr (inline_keys) {
+      if (s.w0 != prefix) return false;
+      if (s.w1 == word) return true;
+      if (word != 0 || (s.w1 & Slot::inline_bit) != 0) return false;  // one of the two fits the slot
+      const std::string_view k = s.key();
+      return k.size() == key.size() && std::memcmp(k.data() + 8, key.data() + 8, key.size() - 8) == 0;
+    } else if constexpr (string_keys) {
+      if (s.prefix_ != prefix || s.k.size() != key.size()) return false;
+      return key.size() <= 8 || std::memcmp(s.k.data() + 8, key.data() + 8, key.size() - 8) == 0;
     } else {
-      return KeyTraits<K>::equal(s.key, key);
+      return KeyTraits<K>::equal(s.k, key);
     }
+  }
+  // A key too long for its slot, copied into the arena behind its length; its address.
+  std::uint64_t arena_entry(std::string_view key) {
+    char* entry = arena_.allocate(8 + key.size());
+    const std::uint64_t n = key.size();
+    std::memcpy(entry, &n, 8);
+    std::memcpy(entry + 8, key.data(), key.size());
+    const auto address = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(entry));
+    if ((address & Slot::inline_bit) != 0) [[unlikely]] {
+      throw Error("CombineTable: an arena address with its top bit set, which no user-space address has");
+    }
+    return address;
   }
   void reset_capacity(std::size_t expected_keys) {
     std::size_t cap = 16;

@@ -1,0 +1,98 @@
+// CombineTable (detail/table.hpp): the private table each worker combines into. String keys
+// of up to 15 bytes live in the map side's slots, longer ones in its arena; both sides must
+// combine exactly what a std::map would, whatever bytes the keys hold.
+#include <mapreduce/detail/table.hpp>
+
+#include <cstdint>
+#include <map>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+namespace {
+
+using mapreduce::detail::CombineTable;
+
+// Keys that differ only where a zero-padded layout could hide it: trailing NULs, lengths on
+// either side of the 8- and 15-byte boundaries, bytes of 0x80 and above.
+std::vector<std::string> awkward_keys() {
+  std::vector<std::string> keys{"",  std::string(1, '\0'),  std::string(2, '\0'),
+                                "a", std::string("a\0", 2), std::string("a\0\0", 3)};
+  for (std::size_t n : {7u, 8u, 9u, 14u, 15u, 16u, 17u, 31u, 32u, 33u, 100u}) {
+    keys.emplace_back(n, 'x');
+    std::string with_nul(n, 'x');
+    with_nul.back() = '\0';
+    keys.push_back(with_nul);
+    keys.emplace_back(n, static_cast<char>(0xff));
+  }
+  return keys;
+}
+
+template <bool CopyKeys>
+std::map<std::string, std::uint64_t> counted(const std::vector<std::string>& emits, std::size_t expected_keys) {
+  CombineTable<std::string, std::uint64_t, CopyKeys> table(expected_keys);
+  auto plus = [](std::uint64_t a, std::uint64_t b) { return a + b; };
+  for (const auto& k : emits) table.add(mapreduce::KeyTraits<std::string>::hash(k), k, 1, plus);
+  std::map<std::string, std::uint64_t> out;
+  table.for_each([&](const auto& slot) {
+    CHECK(slot.hash == mapreduce::KeyTraits<std::string>::hash(slot.key()));
+    CHECK(out.emplace(std::string(slot.key()), slot.value).second);  // each key once
+  });
+  CHECK(out.size() == table.size());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("string keys combine exactly, in the slot or in the arena, on both sides", "[table]") {
+  const auto keys = awkward_keys();
+  std::vector<std::string> emits;
+  std::map<std::string, std::uint64_t> expected;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    for (std::size_t r = 0; r <= i % 5; ++r) {
+      emits.push_back(keys[i]);
+      ++expected[keys[i]];
+    }
+  }
+  CHECK(expected.size() == keys.size());
+  CHECK(counted<true>(emits, 4) == expected);  // grows several times
+  CHECK(counted<false>(emits, 4) == expected);
+}
+
+TEST_CASE("a table of 200000 random keys of 0 to 40 bytes equals std::map", "[table]") {
+  std::mt19937_64 rng(31);
+  std::vector<std::string> pool;
+  for (int i = 0; i < 60000; ++i) {
+    std::string k(rng() % 41, '\0');
+    for (char& c : k) c = static_cast<char>(rng() % 4 == 0 ? 0 : rng() % 256);  // many NULs
+    pool.push_back(k);
+  }
+  std::vector<std::string> emits;
+  std::map<std::string, std::uint64_t> expected;
+  for (int i = 0; i < 200000; ++i) {
+    const std::string& k = pool[rng() % pool.size()];
+    emits.push_back(k);
+    ++expected[k];
+  }
+  CHECK(counted<true>(emits, 1024) == expected);
+}
+
+TEST_CASE("a map-side slot reads back its key, and its prefix is the key's first 8 bytes", "[table]") {
+  CombineTable<std::string, std::uint64_t, true> table;
+  auto keep = [](std::uint64_t a, std::uint64_t) { return a; };
+  for (const auto& k : awkward_keys()) {
+    table.add(mapreduce::KeyTraits<std::string>::hash(k), k, k.size(), keep);
+  }
+  std::size_t seen = 0;
+  table.for_each([&](const auto& slot) {
+    const std::string_view key = slot.key();
+    CHECK(slot.value == key.size());
+    CHECK(slot.prefix() == mapreduce::detail::load_prefix(key.data(), key.size()));
+    ++seen;
+  });
+  CHECK(seen == awkward_keys().size());
+  CHECK(sizeof(CombineTable<std::string, std::uint64_t, true>::Slot) == 32);  // two to a cache line
+}
