@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "mapreduce/detail/phase.hpp"
 #include "mapreduce/detail/resource.hpp"
 
 namespace mapreduce::detail {
@@ -16,6 +17,9 @@ enum class Kind : std::uint32_t {
   grant,     // reserve: in shared memory
   spill,     // reserve: the budget is spent, in a spill file; text: the directory
   deny,      // reserve: refused; text says why
+  run_set,   // to a worker that finished a phase and waits for the next: one of the next
+             // phase's inputs (a run set); carries a descriptor. a: its index
+  next,      // to that worker: the next phase starts, over the `a` run sets just sent
   // worker -> parent
   done = 16,  // a: task index, b: records
   reserve,    // a: bytes
@@ -27,6 +31,7 @@ enum class Kind : std::uint32_t {
 
 // The most text one message carries; a result larger than this travels in a segment.
 inline constexpr std::size_t max_message_text = 4000;
+static_assert(WorkerLink::max_small_bytes == max_message_text);
 
 struct MessageHeader {
   Kind kind;

@@ -1,10 +1,15 @@
 // The settings and statistics of the job runner. See detail/job_runner.hpp.
 #include "mapreduce/detail/job_runner.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include <fmt/format.h>
 
+#include "mapreduce/detail/run_format.hpp"
 #include "mapreduce/detail/system.hpp"
 #include "mapreduce/error.hpp"
 
@@ -100,12 +105,39 @@ void JobRunner::record_stats(const PhaseOutcome& mapped, const PhaseOutcome& red
   stats_.retries = mapped.retries + reduced.retries;
   stats_.memory_failures = mapped.memory_failures + reduced.memory_failures;
   stats_.map_workers = mapped.workers;
-  stats_.reduce_workers = reduced.workers;
+  stats_.reduce_workers = reduced.workers + reduced.taken_over;
+  stats_.forked_workers += mapped.workers + reduced.workers;               // after the sample's, for a sorted job
   stats_.split_seconds = seconds(t.start, t.map) - stats_.sample_seconds;  // the sample ran in between
   stats_.map_seconds = seconds(t.map, t.reduce);
   stats_.reduce_seconds = seconds(t.reduce, t.gather);
   stats_.gather_seconds = seconds(t.gather, t.end);
   stats_.total_seconds = seconds(t.start, t.end);
+}
+
+std::vector<std::uint32_t> reduce_partitions(const std::vector<Published>& runs, unsigned partitions,
+                                             const ReduceTarget& target) {
+  std::vector<std::uint32_t> out;
+  if (target.files != nullptr) {
+    for (std::uint32_t p = 0; p < partitions; ++p) out.push_back(p);
+    return out;
+  }
+  std::vector<char> has_records(partitions, 0);
+  std::string header(run_set_header_bytes(partitions), '\0');
+  for (const Published& r : runs) {
+    std::size_t got = 0;
+    while (got < header.size()) {
+      const ssize_t n = ::pread(r.fd.get(), header.data() + got, header.size() - got, static_cast<off_t>(got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw Error(fmt::format("cannot read a run set's header: {}", std::strerror(errno)));
+      if (n == 0) break;
+      got += static_cast<std::size_t>(n);
+    }
+    mark_partitions_with_records(std::string_view(header.data(), got), partitions, has_records);
+  }
+  for (std::uint32_t p = 0; p < partitions; ++p) {
+    if (has_records[p] != 0) out.push_back(p);
+  }
+  return out;
 }
 
 }  // namespace mapreduce::detail

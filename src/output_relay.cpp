@@ -95,6 +95,12 @@ void OutputRelay::emit_lines(OutputPipe& o, const LineSource& who, bool at_end) 
   o.partial.erase(0, from);
 }
 
+void OutputRelay::end_of_phase(OutputPipe& o, const LineSource& from) {
+  if (!o.fd) return;
+  forward(o, from);
+  emit_lines(o, from, true);
+}
+
 void OutputRelay::drain(OutputPipe& o, const LineSource& from) {
   if (!o.fd) return;
   forward(o, from);

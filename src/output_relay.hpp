@@ -36,6 +36,9 @@ class OutputRelay {
   // The worker has ended: passes on what is in the pipe and closes it, without waiting for
   // an end of file that a process it started may hold back.
   void drain(OutputPipe& o, const LineSource& from);
+  // The worker finished its phase and goes on to the next (WorkerHandoff): passes on what is
+  // in the pipe, a last partial line too, as drain does, and leaves the pipe open.
+  void end_of_phase(OutputPipe& o, const LineSource& from);
 
  private:
   void emit_lines(OutputPipe& o, const LineSource& who, bool at_end);

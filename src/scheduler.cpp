@@ -13,6 +13,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -32,10 +33,9 @@
 
 namespace mapreduce::detail {
 
-namespace {
-
 using Clock = std::chrono::steady_clock;
 
+// A worker process as its phase's Scheduler sees it (and a WorkerHandoff keeps it).
 struct Worker {
   ChildProcess process;
   UniqueFd socket;
@@ -49,7 +49,20 @@ struct Worker {
   Clock::time_point deadline = Clock::time_point::max();
 };
 
-}  // namespace
+struct WorkerHandoff::State {
+  explicit State(unsigned workers) : control(2 * std::size_t(workers) + 1) {}
+  // Between the phases no Scheduler holds SIGCHLD at its default: a host that ignores it
+  // would have the kernel reap a waiting worker that ends.
+  DefaultSigchld sigchld;
+  ControlBlock control;        // the boards of both phases: a worker keeps its seat
+  std::deque<Worker> waiting;  // finished the first phase, waiting for the next
+};
+
+WorkerHandoff::WorkerHandoff(unsigned workers, const char* next, MakeWork make_next)
+    : state_(std::make_unique<State>(workers)), next_(next), make_next_(std::move(make_next)) {}
+
+// A worker still waiting has published all it had: killing it loses nothing.
+WorkerHandoff::~WorkerHandoff() = default;
 
 class Scheduler {
  public:
@@ -60,10 +73,13 @@ class Scheduler {
                              config.ordered},
                 label_, [&work](std::size_t t) { return work.describe_task(t); }),
         relay_(config.output, config.name),
-        // Created before any fork, so every worker inherits it. Seats for the workers at once,
-        // and as many again for those finishing while their replacements start.
-        control_(2 * std::size_t(config.workers) + 1), shm_used_(config.shm_in_use), parent_(::getpid()),
-        started_(Clock::now()) {}
+        // Created before any fork, so every worker inherits it (a handoff's was created before
+        // the first phase's). Seats for the workers at once, and as many again for those
+        // finishing while their replacements start.
+        own_control_(handoff() != nullptr ? nullptr
+                                          : std::make_unique<ControlBlock>(2 * std::size_t(config.workers) + 1)),
+        control_(handoff() != nullptr ? handoff()->state_->control : *own_control_), shm_used_(config.shm_in_use),
+        parent_(::getpid()), started_(Clock::now()) {}
 
   void start() {
     work_.descriptors(keep_);
@@ -72,13 +88,27 @@ class Scheduler {
       keep_.insert(keep_.end(), config_.keep_descriptors->begin(), config_.keep_descriptors->end());
     }
     for (const int fd : keep_) note_descriptor(fd);
-    signals_ = signals_to_reset();
     if (reporting()) {
       for (std::size_t t = 0; t < ledger_.tasks(); ++t) bytes_total_ += work_.task_bytes(t);
       report();
     }
     const auto n = static_cast<unsigned>(std::min<std::size_t>(config_.workers, ledger_.tasks()));
-    for (unsigned i = 0; i < n; ++i) spawn();
+    unsigned started = 0;
+    if (config_.take_over != nullptr) {
+      std::deque<Worker> waiting = std::exchange(config_.take_over->state_->waiting, {});
+      std::vector<int> inputs;
+      work_.descriptors(inputs);
+      for (Worker& w : waiting) {
+        if (started < n) {
+          take_over(std::move(w), inputs);
+          ++started;
+        } else {
+          free_seat(w);
+          w.process.terminate();  // one more than the tasks: idle, and holding nothing
+        }
+      }
+    }
+    for (unsigned i = started; i < n; ++i) spawn();
   }
 
   PhaseOutcome run() {
@@ -226,8 +256,10 @@ class Scheduler {
     SeatRelease seat_guard{control_, seat};  // back if the fork or what follows throws
     WorkerBoard* board = seat < control_.seats() ? &control_.board(seat) : nullptr;
     ensure_descriptor_headroom(highest_fd_, 16 + 8 * static_cast<int>(live_));
+    // Asked at the first fork (a query per signal): a phase that takes over its workers may fork none.
+    if (!signals_) signals_ = signals_to_reset();
     ForkedWorker forked = fork_worker(
-        config_.output != WorkerOutput::inherit, keep_, signals_,
+        config_.output != WorkerOutput::inherit, keep_, *signals_,
         [this, board](int channel) { worker_main(channel, work_, config_, parent_, board); });
     Worker& w = workers_.emplace_back();
     w.process = std::move(forked.process);
@@ -237,7 +269,8 @@ class Scheduler {
     note_descriptor(w.pidfd.get());
     w.slot = ledger_.add_worker();
     w.seat = std::exchange(seat_guard.seat, control_.seats());
-    w.id = ++out_.workers;
+    ++out_.workers;
+    w.id = ++ids_;
     for (int i = 0; i < 2; ++i) {
       if (!forked.output[i]) continue;
       w.output[i].fd = std::move(forked.output[i]);
@@ -246,6 +279,49 @@ class Scheduler {
     }
     ++live_;
     assign(w);
+  }
+
+  // A worker that finished the previous phase of the job starts this one: it gets this
+  // phase's inputs (`inputs`: the descriptors of work_.descriptors(), in that order), then
+  // its first task. One that died while it waited is found ended by the next poll, with no
+  // task lost, and replaced like any other.
+  void take_over(Worker&& waiting, const std::vector<int>& inputs) {
+    Worker& w = workers_.emplace_back(std::move(waiting));
+    w.slot = ledger_.add_worker();
+    w.id = ++ids_;
+    w.deadline = Clock::time_point::max();
+    note_descriptor(w.socket.get());
+    note_descriptor(w.pidfd.get());
+    for (const auto& o : w.output) note_descriptor(o.fd.get());
+    ++live_;
+    ++out_.taken_over;
+    // One that died while it waited is left to the poll, which finds it ended holding no task.
+    siginfo_t info{};
+    if (::waitid(P_PID, static_cast<id_t>(w.process.pid()), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+        info.si_pid == w.process.pid()) {
+      return;
+    }
+    bool sent = true;
+    for (std::size_t i = 0; i < inputs.size() && sent; ++i) {
+      sent = send_message(w.socket.get(), Kind::run_set, i, 0, {}, inputs[i]);
+    }
+    if (sent && send_message(w.socket.get(), Kind::next, inputs.size(), 0)) assign(w);
+  }
+
+  // A worker that finished this phase cleanly waits in the handoff for the next one. What
+  // it printed in this phase is passed on first (it flushed before it said `finished`), a
+  // last line without a newline too, as when a worker exits.
+  void hand_on(Worker& w) {
+    for (auto& o : w.output) relay_.end_of_phase(o, source(w));
+    ledger_.worker_ended(w.slot, WorkerEnd{true, {}, {}});  // a clean end after `finished` costs nothing
+    shm_used_ -= std::min(shm_used_, w.reserved);
+    w.reserved = 0;
+    config_.hand_on->state_->waiting.push_back(std::move(w));  // w keeps nothing: it is no longer polled
+    --live_;
+  }
+
+  [[nodiscard]] WorkerHandoff* handoff() const noexcept {
+    return config_.hand_on != nullptr ? config_.hand_on : config_.take_over;
   }
 
   // Waiting workers take the tasks the window now allows, and retries.
@@ -365,6 +441,10 @@ class Scheduler {
       case Kind::finished:
         out_.records += msg.h.b;
         ledger_.finished(w.slot);
+        if (config_.hand_on != nullptr && w.failure.empty()) {
+          hand_on(w);  // keeps its seat: it writes its board in the next phase
+          break;
+        }
         free_seat(w);  // it writes its board no more: a replacement may have the seat
         break;
       case Kind::small:
@@ -434,7 +514,8 @@ class Scheduler {
   std::string label_;  // "map", or "count words: map" for a named job
   TaskLedger ledger_;
   OutputRelay relay_;
-  ControlBlock control_;
+  std::unique_ptr<ControlBlock> own_control_;  // none when a handoff holds the job's
+  ControlBlock& control_;
   std::size_t shm_used_;
   pid_t parent_;
   std::size_t tasks_done_ = 0;
@@ -442,6 +523,7 @@ class Scheduler {
   Clock::time_point started_;
   std::deque<Worker> workers_;  // a deque: spawning never moves a Worker
   unsigned live_ = 0;
+  unsigned ids_ = 0;  // the workers' ids: forked or taken over
   PhaseOutcome out_;
   std::unique_ptr<Message> msg_ = std::make_unique<Message>();
   std::vector<pollfd> fds_;
@@ -449,9 +531,9 @@ class Scheduler {
   std::vector<SmallResult> small_;  // results that came in messages (WorkerLink::publish_small)
   bool stepped_ = false;
   Clock::time_point last_step_{};
-  std::int64_t woke_ns_ = 0;  // when the last poll returned (steady_ns)
-  std::vector<int> keep_;     // the descriptors a worker keeps besides its own
-  std::vector<int> signals_;  // those a worker resets (signals_to_reset)
+  std::int64_t woke_ns_ = 0;                 // when the last poll returned (steady_ns)
+  std::vector<int> keep_;                    // the descriptors a worker keeps besides its own
+  std::optional<std::vector<int>> signals_;  // those a worker resets (signals_to_reset)
   int highest_fd_ = 2;
 };
 

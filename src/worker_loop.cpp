@@ -8,12 +8,15 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include <fmt/format.h>
 
 #include "channel.hpp"
 #include "control_block.hpp"
 #include "mapreduce/detail/exception_text.hpp"
+#include "mapreduce/detail/system.hpp"
 #include "mapreduce/detail/task_ledger.hpp"
 #include "mapreduce/error.hpp"
 #include "mapreduce/interrupt.hpp"
@@ -64,6 +67,69 @@ void report_failure(int sock, std::uint64_t task, const PhaseConfig& config) {
 }
 }  // namespace
 
+namespace {
+
+enum class PhaseEnd { finished, failed };
+
+// Runs the tasks the parent sends until it says `finish`, then finishes `work`: `finished`
+// once all is published, `failed` when a task or the finish failed (reported) or the
+// parent is gone. Before `finished` is sent, what this process buffered for stdout and
+// stderr is flushed, so the parent reads it as this phase's, even if this worker lives on.
+PhaseEnd run_phase_tasks(int sock, PhaseWork& work, const PhaseConfig& config, WorkerLink& link, BoardWriter& on_board,
+                         Message& msg) {
+  for (;;) {
+    if (!recv_message(sock, msg, nullptr)) return PhaseEnd::failed;  // the parent is gone
+    if (msg.h.kind == Kind::task) {
+      const std::uint64_t task = msg.h.a;
+      on_board.task_started(task, static_cast<unsigned>(msg.h.b));
+      try {
+        if (config.before_task != nullptr && *config.before_task) {
+          (*config.before_task)(TaskContext{config.name, task, static_cast<unsigned>(msg.h.b)});
+        }
+        work.run_task(task, link);
+      } catch (...) {
+        report_failure(sock, task, config);
+        return PhaseEnd::failed;
+      }
+      const std::uint64_t records = link.take_records();
+      on_board.task_ended(records);
+      if (!send_message(sock, Kind::done, task, records)) return PhaseEnd::failed;
+    } else if (msg.h.kind == Kind::finish) {
+      try {
+        work.finish(link);
+      } catch (...) {
+        report_failure(sock, no_task, config);
+        return PhaseEnd::failed;
+      }
+      std::fflush(nullptr);
+      return send_message(sock, Kind::finished, 0, link.take_records()) ? PhaseEnd::finished : PhaseEnd::failed;
+    }
+  }
+}
+
+// A worker that finished a phase with a handoff waits for the next: the run sets it reads,
+// one descriptor a message, then `next`. Empty when told to finish instead, or when the
+// parent is gone.
+std::optional<std::vector<Published>> wait_for_next_phase(int sock, Message& msg) {
+  std::vector<Published> inputs;
+  for (;;) {
+    UniqueFd received;
+    if (!recv_message(sock, msg, &received)) return std::nullopt;
+    if (msg.h.kind == Kind::run_set) {
+      if (!received || msg.h.a != inputs.size()) throw Error("worker channel: a run set arrived out of order");
+      ensure_descriptor_headroom(received.get(), 16);  // the parent may have raised its limit since the fork
+      inputs.push_back(Published{std::move(received), 0, 0, false});
+    } else if (msg.h.kind == Kind::next) {
+      if (msg.h.a != inputs.size()) throw Error("worker channel: the next phase's run sets did not all arrive");
+      return inputs;
+    } else {
+      return std::nullopt;  // finish: the next phase has no work for this worker
+    }
+  }
+}
+
+}  // namespace
+
 [[noreturn]] void worker_main(int sock, PhaseWork& work, const PhaseConfig& config, pid_t parent, WorkerBoard* board) {
   // Die with the parent: a worker must never outlive the job that forked it. (The kernel
   // sends this when the thread that forked it ends: see "One job at a time" in the README.)
@@ -76,42 +142,19 @@ void report_failure(int sock, std::uint64_t task, const PhaseConfig& config) {
   int code = 0;
   auto msg = std::make_unique<Message>();
   try {
-    for (;;) {
-      if (!recv_message(sock, *msg, nullptr)) {  // the parent is gone
-        code = 1;
-        break;
-      }
-      if (msg->h.kind == Kind::task) {
-        const std::uint64_t task = msg->h.a;
-        on_board.task_started(task, static_cast<unsigned>(msg->h.b));
-        try {
-          if (config.before_task != nullptr && *config.before_task) {
-            (*config.before_task)(TaskContext{config.name, task, static_cast<unsigned>(msg->h.b)});
-          }
-          work.run_task(task, link);
-        } catch (...) {
-          report_failure(sock, task, config);
-          code = 1;
-          break;
-        }
-        const std::uint64_t records = link.take_records();
-        on_board.task_ended(records);
-        if (!send_message(sock, Kind::done, task, records)) {
-          code = 1;
-          break;
-        }
-      } else if (msg->h.kind == Kind::finish) {
-        try {
-          work.finish(link);
-        } catch (...) {
-          report_failure(sock, no_task, config);
-          code = 1;
-          break;
-        }
-        send_message(sock, Kind::finished, 0, link.take_records());
-        break;
+    PhaseEnd end = run_phase_tasks(sock, work, config, link, on_board, *msg);
+    if (end == PhaseEnd::finished && config.hand_on != nullptr) {
+      // The next phase of the job, in this process: its work is built here, over the inputs
+      // the parent sent; both live until the exit below.
+      if (std::optional<std::vector<Published>> inputs = wait_for_next_phase(sock, *msg)) {
+        std::unique_ptr<PhaseWork> next = config.hand_on->make_next(*inputs);
+        PhaseConfig next_config = config;
+        next_config.name = config.hand_on->next_phase();
+        next_config.hand_on = nullptr;
+        end = run_phase_tasks(sock, *next, next_config, link, on_board, *msg);
       }
     }
+    code = end == PhaseEnd::finished ? 0 : 1;
   } catch (...) {
     code = 1;
   }

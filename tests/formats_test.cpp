@@ -79,6 +79,29 @@ TEST_CASE("a run set whose header or offsets do not fit its segment is refused")
   CHECK_THROWS_WITH(RunSetView(seg.data(), seg.size()), Catch::Contains("bad header"));
 }
 
+TEST_CASE("the partitions that hold records are read from run set headers alone") {
+  const auto seg = small_run_set();  // 2 partitions: 1 record in partition 0, none in 1
+  const std::string_view header(seg.data(), run_set_header_bytes(2));
+  std::vector<char> has;
+  mark_partitions_with_records(header, 2, has);
+  CHECK(has == std::vector<char>{1, 0});
+  // Marks add up over run sets: one with a record in partition 1 marks it too.
+  const std::vector<std::uint64_t> bytes{0, 0}, counts{0, 3};
+  std::vector<char> other(run_set_header_bytes(2));
+  write_run_set_header(other.data(), false, run_set_offsets(bytes), counts);
+  mark_partitions_with_records(std::string_view(other.data(), other.size()), 2, has);
+  CHECK(has == std::vector<char>{1, 1});
+  // A header cut short, of another partition count, or not a run set's.
+  CHECK_THROWS_WITH(mark_partitions_with_records(header.substr(0, 20), 2, has), Catch::Contains("cut short"));
+  std::vector<char> wide(run_set_header_bytes(3));
+  write_run_set_header(wide.data(), false, run_set_offsets({0, 0, 0}), {0, 0, 0});
+  CHECK_THROWS_WITH(mark_partitions_with_records(std::string_view(wide.data(), run_set_header_bytes(2)), 2, has),
+                    Catch::Contains("3 partitions where 2 were cut"));
+  std::string bad(header);
+  bad[0] ^= 1;
+  CHECK_THROWS_AS(mark_partitions_with_records(bad, 2, has), Error);
+}
+
 TEST_CASE("reduced pairs are read back as written, and a lie about their count is caught") {
   const std::vector<std::pair<std::string_view, std::uint64_t>> pairs{{"a", 1}, {"bcd", 22}, {"", 3}};
   std::vector<char> seg(pairs_bytes<std::string, std::uint64_t>(pairs));

@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <regex>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -167,4 +169,39 @@ TEST_CASE("workers' lines to a parent stdout that is a closed pipe are dropped, 
   ::dup2(saved, 1);
   ::close(saved);
   CHECK(results == test::range(0, 20));
+}
+
+TEST_CASE("a map worker that goes on to reduce prints each phase's lines with that phase's prefix", "[output]") {
+  test::LeakCheck leaks;
+  test::TempDir dir;
+  CapturedOutput captured(dir);
+  mapreduce::Pool pool(
+      {.workers = 2, .partitions = 4, .items_per_task = 1, .worker_output = mapreduce::WorkerOutput::prefixed});
+  const auto result = pool.map_reduce<int, std::size_t>(
+      test::range(0, 6),
+      [](int i, auto& emit) {
+        std::printf("mapped %d", i);  // no newline: the phase ends it, as an exit would
+        std::fflush(stdout);
+        emit(i % 3, 1);
+      },
+      mapreduce::per_key([](int key, std::span<const std::size_t> values) {
+        std::printf("reduced %d\n", key);
+        return values.size();
+      }));
+  captured.restore();
+  CHECK(std::map<int, std::size_t>(result.begin(), result.end()) == std::map<int, std::size_t>{{0, 2}, {1, 2}, {2, 2}});
+  CHECK(pool.last_stats().forked_workers == 2);  // the reduce lines came from map workers
+  int mapped = 0, reduced = 0;
+  for (const std::string& line : captured.out_lines()) {
+    INFO(line);
+    if (line.find("mapped") != std::string::npos) {
+      CHECK_THAT(line, Catch::Matches(R"(\[map worker [12]( task \d)?\] (mapped \d)+)"));
+      for (std::size_t at = line.find("mapped"); at != std::string::npos; at = line.find("mapped", at + 1)) ++mapped;
+    } else {
+      CHECK_THAT(line, Catch::Matches(R"(\[reduce worker [12] task \d\] reduced \d)"));
+      ++reduced;
+    }
+  }
+  CHECK(mapped == 6);
+  CHECK(reduced == 3);
 }

@@ -263,9 +263,10 @@ class Pool {
   // map_reduce: the job, then the reduced partitions gathered into the parent.
   template <class K, class V, class Input, class Mapper, class Reducer>
   auto gather(const Input& input, Mapper& mapper, Reducer& reducer, DenseKeys dense) {
-    return runner_.run<K, V>(input, mapper, reducer, dense, [](detail::PhaseOutcome& reduced) {
-      return detail::gather_pairs<K, reduce_output_t<K, V, Reducer>>(reduced.published);
-    });
+    return runner_.run<K, V>(
+        input, mapper, reducer, dense,
+        [](detail::PhaseOutcome& reduced) { return detail::gather_pairs<K, reduce_output_t<K, V, Reducer>>(reduced); },
+        nullptr, true);
   }
 
   detail::JobRunner runner_;

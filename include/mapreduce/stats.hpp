@@ -21,8 +21,10 @@ struct JobStats {
   unsigned retries = 0;             // task attempts that failed and ran again
   unsigned memory_failures = 0;     // task attempts that ended past PoolOptions::worker_memory
   std::uint64_t sent_bytes = 0;     // MpiPool: runs this rank sent to other ranks
-  unsigned map_workers = 0;         // processes forked per phase
-  unsigned reduce_workers = 0;
+  unsigned map_workers = 0;         // processes that ran the map phase, replacements included
+  unsigned reduce_workers = 0;      // processes that ran the reduce phase: map workers that went on, and any forked
+  unsigned forked_workers = 0;      // processes the job forked: each map worker goes on to reduce, so
+                                    // with no failure, as many as ran the map (a sorted job's sample adds its own)
 };
 
 }  // namespace mapreduce

@@ -35,6 +35,14 @@
 
 namespace mapreduce::detail {
 
+// The partitions a job's reducers run, given its run sets: those that hold records, since a
+// task costs a round trip to a worker even when it has nothing to do (most of a small job's
+// partitions are empty). Every partition when the reducers write part files: empty ones get
+// their file too. Reads each run set's header (pread); the parent and a worker that takes
+// over the reduce phase (reduce_handoff) find the same list from the same run sets.
+std::vector<std::uint32_t> reduce_partitions(const std::vector<Published>& runs, unsigned partitions,
+                                             const ReduceTarget& target);
+
 class JobRunner {
  public:
   using Clock = std::chrono::steady_clock;
@@ -125,14 +133,15 @@ class JobRunner {
 
   // Map: every task of `source` through `mapper`, combined in each worker, written as runs.
   // `ranges`: a sorted job's partitions (null: partitions by hash).
+  // `hand_on`: its workers wait there for the reduce phase instead of exiting.
   template <class K, class V, TaskSource Source, class Mapper, class Reducer>
   PhaseOutcome map_phase(Source& source, Mapper& mapper, Reducer& reducer, DenseKeys dense,
-                         const KeyRanges<K>* ranges = nullptr) {
+                         const KeyRanges<K>* ranges = nullptr, WorkerHandoff* hand_on = nullptr) {
     if constexpr (std::is_function_v<Reducer>) {
       auto* function = &reducer;  // a plain function: held, and type-erased, as a pointer
-      return map_phase_of<K, V>(source, mapper, function, dense, ranges);
+      return map_phase_of<K, V>(source, mapper, function, dense, ranges, hand_on);
     } else {
-      return map_phase_of<K, V>(source, mapper, reducer, dense, ranges);
+      return map_phase_of<K, V>(source, mapper, reducer, dense, ranges, hand_on);
     }
   }
 
@@ -144,6 +153,7 @@ class JobRunner {
       if (plan.tasks == 0 || partitions_ == 1) return KeyRanges<K>::from_sample({}, partitions_);
       SampleWork<K, V, Source, Mapper> work(source, mapper, plan, distinct);
       PhaseOutcome sampled = run_phase(plan.tasks, work, phase("sample", 0));
+      stats_.forked_workers += sampled.workers;
       return ranges_from_samples<K>(sampled.published, partitions_, distinct);
     } else {
       throw OptionsError("a sorted job needs files, items or a Dataset as its input");
@@ -151,24 +161,51 @@ class JobRunner {
   }
 
   // Reduce: the partitions listed (all when null), each from every run set in `runs`.
+  // `take_over`: starts with the map workers waiting there (reduce_handoff).
   template <class K, class V, class Reducer>
   PhaseOutcome reduce_phase(const std::vector<Published>& runs, Reducer& reducer,
                             const std::vector<std::uint32_t>* partitions, std::size_t shm_in_use,
-                            ReduceTarget output = {}) {
+                            ReduceTarget output = {}, WorkerHandoff* take_over = nullptr) {
     if constexpr (std::is_function_v<Reducer>) {
       auto* function = &reducer;
-      return reduce_phase_of<K, V>(runs, function, partitions, shm_in_use, output);
+      return reduce_phase_of<K, V>(runs, function, partitions, shm_in_use, output, take_over);
     } else {
-      return reduce_phase_of<K, V>(runs, reducer, partitions, shm_in_use, output);
+      return reduce_phase_of<K, V>(runs, reducer, partitions, shm_in_use, output, take_over);
+    }
+  }
+
+  // Where the map workers of a job wait for its reduce phase, which each then builds for
+  // itself, as reduce_phase would (one fork per worker per job): over the partitions that
+  // hold records (reduce_partitions), found from the run sets it was sent.
+  template <class K, class V, class Reducer>
+  WorkerHandoff reduce_handoff(Reducer& reducer, ReduceTarget output) {
+    const std::size_t group_memory = shuffle_memory();
+    const unsigned partitions = partitions_;
+    if constexpr (std::is_function_v<Reducer>) {
+      // The ReduceWork keeps a reference to the pointer: it lives in the lambda, in the handoff.
+      return WorkerHandoff(workers_, "reduce",
+                           [function = &reducer, group_memory, output, partitions](const auto& runs) mutable {
+                             using Work = ReduceWork<K, V, Reducer*, reduce_output_t<K, V, Reducer*>>;
+                             return std::unique_ptr<PhaseWork>(std::make_unique<Work>(
+                                 runs, function, reduce_partitions(runs, partitions, output), group_memory, output));
+                           });
+    } else {
+      using R = std::remove_reference_t<Reducer>;
+      return WorkerHandoff(workers_, "reduce", [&reducer, group_memory, output, partitions](const auto& runs) {
+        using Work = ReduceWork<K, V, R, reduce_output_t<K, V, Reducer>>;
+        return std::unique_ptr<PhaseWork>(
+            std::make_unique<Work>(runs, reducer, reduce_partitions(runs, partitions, output), group_memory, output));
+      });
     }
   }
 
   // A whole job on one machine: (for a sorted job, a sample of the keys,) map, reduce, then
   // `finish(reduced)` makes the result (a gather into the parent, a Dataset left in shared
   // memory, or part files put in place). With `files`, reducers write there.
+  // `gathered`: finish reads the result once with gather_pairs (small partitions may come in messages).
   template <class K, class V, class Input, class Mapper, class Reducer, class Finish>
   auto run(const Input& input, Mapper& mapper, Reducer& reducer, DenseKeys dense, Finish&& finish,
-           const PartFileTarget* files = nullptr) {
+           const PartFileTarget* files = nullptr, bool gathered = false) {
     Job job(*this);
     const bool sorted = next_sorted_;
     return with_source(input, [&](auto& source) {
@@ -181,11 +218,14 @@ class JobRunner {
         ranges = sample_phase<K, V>(source, mapper, is_combine<R, K, V>());
         stats_.sample_seconds = seconds(sample_at, Clock::now());
       }
+      const ReduceTarget target{sorted, files, gathered};
+      WorkerHandoff handoff = reduce_handoff<K, V>(reducer, target);
       const auto map_at = Clock::now();
-      PhaseOutcome mapped = map_phase<K, V>(source, mapper, reducer, dense, sorted ? &ranges : nullptr);
+      PhaseOutcome mapped = map_phase<K, V>(source, mapper, reducer, dense, sorted ? &ranges : nullptr, &handoff);
       const auto reduce_at = Clock::now();
-      PhaseOutcome reduced = reduce_phase<K, V>(mapped.published, reducer, nullptr, mapped.shm_bytes,
-                                                ReduceTarget{sorted, files});
+      const std::vector<std::uint32_t> reduced_partitions = reduce_partitions(mapped.published, partitions_, target);
+      PhaseOutcome reduced = reduce_phase<K, V>(mapped.published, reducer, &reduced_partitions, mapped.shm_bytes,
+                                                target, &handoff);
       auto finish_at = Clock::now();
       auto result = finish(reduced);
       const auto end = Clock::now();
@@ -221,6 +261,7 @@ class JobRunner {
     stats_.retries = out.retries;
     stats_.memory_failures = out.memory_failures;
     stats_.map_workers = out.workers;
+    stats_.forked_workers = out.workers;
     stats_.map_seconds = seconds(map_at, gather_at);
     stats_.gather_seconds = seconds(gather_at, end);
     stats_.total_seconds = seconds(job.start(), end);
@@ -264,7 +305,7 @@ class JobRunner {
 
   template <class K, class V, class Source, class Mapper, class Reducer>
   PhaseOutcome map_phase_of(Source& source, Mapper& mapper, Reducer& reducer, DenseKeys dense,
-                            const KeyRanges<K>* ranges) {
+                            const KeyRanges<K>* ranges, WorkerHandoff* hand_on) {
     using R = std::remove_reference_t<Reducer>;  // const when the caller passed a const reducer
     using Out = reduce_output_t<K, V, Reducer>;
     static_assert(is_reducer<R, K, V>(),
@@ -288,18 +329,22 @@ class JobRunner {
     }
     constexpr bool combine = is_combine<R, K, V>();
     MapWork<K, V, Source, Mapper> work(source, mapper, buffer, combine ? flush_bytes() : shuffle_memory());
-    return run_phase(source.tasks(), work, phase("map", input_shm_, combine));
+    PhaseConfig config = phase("map", input_shm_, combine);
+    config.hand_on = hand_on;
+    return run_phase(source.tasks(), work, config);
   }
 
   template <class K, class V, class Reducer>
   PhaseOutcome reduce_phase_of(const std::vector<Published>& runs, Reducer& reducer,
                                const std::vector<std::uint32_t>* partitions, std::size_t shm_in_use,
-                               ReduceTarget output) {
+                               ReduceTarget output, WorkerHandoff* take_over) {
     using R = std::remove_reference_t<Reducer>;
     using Out = reduce_output_t<K, V, Reducer>;
     ReduceWork<K, V, R, Out> work(runs, reducer, partitions, shuffle_memory(), output);
     const std::size_t tasks = runs.empty() ? 0 : partitions != nullptr ? partitions->size() : partitions_;
-    return run_phase(tasks, work, phase("reduce", shm_in_use + input_shm_, is_combine<R, K, V>()));
+    PhaseConfig config = phase("reduce", shm_in_use + input_shm_, is_combine<R, K, V>());
+    config.take_over = take_over;
+    return run_phase(tasks, work, config);
   }
 
   static double seconds(Clock::time_point a, Clock::time_point b) noexcept {

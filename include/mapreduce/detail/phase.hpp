@@ -95,6 +95,8 @@ class SharedDescriptors {
   std::vector<int> fds_;
 };
 
+class WorkerHandoff;
+
 struct PhaseConfig {
   const char* name = "map";           // for messages: "map", "reduce"
   std::string job;                    // the job's name, when it has one: messages start with it
@@ -117,6 +119,11 @@ struct PhaseConfig {
   // next result in input order is always among them. 0: no limit.
   std::size_t window = 0;
   bool ordered = false;
+  // One fork per job. With `hand_on`, a worker that finished this phase cleanly waits in
+  // it for the next phase instead of exiting; a phase with `take_over` set to the same
+  // handoff starts with those workers and forks only replacements.
+  WorkerHandoff* hand_on = nullptr;
+  WorkerHandoff* take_over = nullptr;
 };
 
 struct PhaseOutcome {
@@ -126,6 +133,7 @@ struct PhaseOutcome {
   std::size_t shm_bytes = 0;       // bytes of the segments published in shared memory
   std::size_t spilled_bytes = 0;   // bytes of the segments published as spill files
   unsigned workers = 0;            // processes forked, replacements included
+  unsigned taken_over = 0;         // workers of the previous phase that ran this one (WorkerHandoff)
   unsigned retries = 0;            // task attempts that failed and were run again
   unsigned memory_failures = 0;    // attempts that ended past the worker memory limit
 };
@@ -136,6 +144,39 @@ struct PhaseOutcome {
 PhaseOutcome run_phase(std::size_t tasks, PhaseWork& work, const PhaseConfig& config);
 
 class Scheduler;
+
+// The workers of one phase, kept for the next phase of the same job (the map workers of a
+// job go on to reduce): a fork, an exit and a page-table copy of the parent fewer per
+// worker, which is most of a small job's cost. Lives across both phases: it holds their
+// control block (a worker keeps its board), and while no phase runs, the workers waiting
+// for the next one. Destroying it kills and reaps the workers still waiting in it.
+//
+// A worker that waits gets the next phase's inputs (its run sets) as descriptors over its
+// socket, and builds the next phase's work itself with `make_next`: it was forked before
+// that work existed. That code runs in the worker; the parent builds its own copy, for the
+// replacements it forks.
+class WorkerHandoff {
+ public:
+  using MakeWork = std::function<std::unique_ptr<PhaseWork>(const std::vector<Published>& inputs)>;
+  // `workers`: the most the phases run at once; `next`: the next phase's name ("reduce").
+  WorkerHandoff(unsigned workers, const char* next, MakeWork make_next);
+  ~WorkerHandoff();
+  WorkerHandoff(const WorkerHandoff&) = delete;
+  WorkerHandoff& operator=(const WorkerHandoff&) = delete;
+
+  [[nodiscard]] const char* next_phase() const noexcept { return next_; }
+  // In a worker: the next phase's work over the inputs it received.
+  [[nodiscard]] std::unique_ptr<PhaseWork> make_next(const std::vector<Published>& inputs) const {
+    return make_next_(inputs);
+  }
+
+ private:
+  friend class Scheduler;
+  struct State;
+  std::unique_ptr<State> state_;
+  const char* next_;
+  MakeWork make_next_;
+};
 
 // A phase run a step at a time, for a caller that takes results while it runs (imap).
 // Forks the workers at construction; destroying it kills and reaps any still running.
@@ -164,6 +205,9 @@ class PhaseRun {
 // The worker's end of its channel to the parent.
 class WorkerLink {
  public:
+  // The most bytes publish_small carries.
+  static constexpr std::size_t max_small_bytes = 4000;
+
   explicit WorkerLink(int socket) noexcept : socket_(socket) {}
   // A new writable segment of `bytes`: shared memory while the job's budget lasts, then
   // a file in the spill directory. Throws JobError when neither can be had.

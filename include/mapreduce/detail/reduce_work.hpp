@@ -28,10 +28,18 @@
 
 namespace mapreduce::detail {
 
-// Writes reduced pairs as one segment (pairs_format.hpp) and hands it to the parent.
+// Writes reduced pairs as one segment (pairs_format.hpp) and hands it to the parent. With
+// `in_message`, pairs of a few KiB go in the message itself (WorkerLink::publish_small):
+// no segment to create, reserve, pass and map, which is most of a small job's reduce.
 template <class K, class Out, class Pairs>
-void publish_pairs(WorkerLink& link, std::uint64_t tag, const Pairs& pairs) {
+void publish_pairs(WorkerLink& link, std::uint64_t tag, const Pairs& pairs, bool in_message = false) {
   const std::size_t bytes = pairs_bytes<K, Out>(pairs);
+  if (in_message && bytes <= WorkerLink::max_small_bytes) {
+    ByteBuffer buffer;
+    buffer.reserve(bytes);
+    if (write_pairs<K, Out>(buffer.data(), pairs) != buffer.data() + bytes) throw_unstable_size<K, Out>();
+    if (link.publish_small(std::string_view(buffer.data(), bytes), tag)) return;
+  }
   SharedSegment segment = link.create_segment(bytes);
   if constexpr (trusted_key<K> && trusted_codec<Out>) {
     write_pairs<K, Out>(segment.data(), pairs);
@@ -52,6 +60,7 @@ void publish_pairs(WorkerLink& link, std::uint64_t tag, const Pairs& pairs) {
 struct ReduceTarget {
   bool key_order = false;                 // sort it by key (a sorted job's partitions are key ranges)
   const PartFileTarget* files = nullptr;  // write it to a part file there; null: publish a segment
+  bool gathered = false;                  // the parent reads it once (gather_pairs): a small one may come in a message
 };
 
 template <class K, class V, class Reducer, class Out>
@@ -64,6 +73,11 @@ class ReduceWork final : public PhaseWork {
   ReduceWork(const std::vector<Published>& runs, Reducer& reducer, const std::vector<std::uint32_t>* partitions,
              std::size_t group_memory, ReduceTarget output = {})
       : runs_(runs), reducer_(reducer), partitions_(partitions), group_memory_(group_memory), output_(output) {}
+  // The same, over the partitions listed, which it keeps.
+  ReduceWork(const std::vector<Published>& runs, Reducer& reducer, std::vector<std::uint32_t> partitions,
+             std::size_t group_memory, ReduceTarget output = {})
+      : runs_(runs), reducer_(reducer), owned_partitions_(std::move(partitions)), partitions_(&owned_partitions_),
+        group_memory_(group_memory), output_(output) {}
 
   void descriptors(std::vector<int>& keep) const override {
     for (const Published& r : runs_) keep.push_back(r.fd.get());
@@ -164,7 +178,7 @@ class ReduceWork final : public PhaseWork {
         throw Error("a part file's report did not fit in a message");
       }
     } else {
-      publish_pairs<K, O>(link, p, pairs);
+      publish_pairs<K, O>(link, p, pairs, output_.gathered);
     }
   }
 
@@ -183,6 +197,7 @@ class ReduceWork final : public PhaseWork {
 
   const std::vector<Published>& runs_;
   Reducer& reducer_;
+  std::vector<std::uint32_t> owned_partitions_;
   const std::vector<std::uint32_t>* partitions_;
   std::size_t group_memory_;
   ReduceTarget output_;
@@ -210,17 +225,22 @@ std::vector<std::pair<K, Out>> decode_pairs(const std::vector<std::string_view>&
   return result;
 }
 
-// Reads the reduced partitions, in partition order, into the result.
+// Reads the reduced partitions, in partition order, into the result: those in segments and
+// those that came in messages (publish_pairs with `in_message`).
 template <class K, class Out>
-std::vector<std::pair<K, Out>> gather_pairs(std::vector<Published>& outputs) {
-  std::sort(outputs.begin(), outputs.end(), [](const Published& a, const Published& b) { return a.tag < b.tag; });
+std::vector<std::pair<K, Out>> gather_pairs(const PhaseOutcome& reduced) {
   std::vector<SharedSegment> segments;
-  std::vector<std::string_view> parts;
-  segments.reserve(outputs.size());
-  for (const Published& o : outputs) {
+  std::vector<std::pair<std::uint64_t, std::string_view>> tagged;
+  segments.reserve(reduced.published.size());
+  for (const Published& o : reduced.published) {
     segments.push_back(SharedSegment::open(o.fd.get()));
-    parts.emplace_back(segments.back().data(), segments.back().size());
+    tagged.emplace_back(o.tag, std::string_view(segments.back().data(), segments.back().size()));
   }
+  for (const SmallResult& s : reduced.small) tagged.emplace_back(s.tag, std::string_view(s.data));
+  std::sort(tagged.begin(), tagged.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::string_view> parts;
+  parts.reserve(tagged.size());
+  for (const auto& t : tagged) parts.push_back(t.second);
   return decode_pairs<K, Out>(parts);
 }
 

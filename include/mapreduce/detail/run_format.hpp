@@ -99,6 +99,26 @@ inline void write_run_set_header(char* base, bool tagged, const std::vector<std:
               counts.size() * sizeof(std::uint64_t));
 }
 
+// Marks in `has_records` (one flag per partition) the partitions that the run set whose
+// first run_set_header_bytes(partitions) bytes are `header` holds records of. Throws
+// JobError when the header is not a run set's of that many partitions.
+inline void mark_partitions_with_records(std::string_view header, std::uint32_t partitions,
+                                         std::vector<char>& has_records) {
+  RunSetHeader h{};
+  if (header.size() < run_set_header_bytes(partitions)) throw JobError("corrupt run set: its header is cut short");
+  std::memcpy(&h, header.data(), sizeof(h));
+  if (h.magic != run_set_magic || h.partitions != partitions) {
+    throw JobError(fmt::format("corrupt run set: {} partitions where {} were cut", h.partitions, partitions));
+  }
+  has_records.resize(partitions, 0);
+  const char* counts = header.data() + sizeof(RunSetHeader) + (std::size_t(partitions) + 1) * sizeof(std::uint64_t);
+  for (std::uint32_t p = 0; p < partitions; ++p) {
+    std::uint64_t n;
+    std::memcpy(&n, counts + std::size_t(p) * sizeof(n), sizeof(n));
+    if (n != 0) has_records[p] = 1;
+  }
+}
+
 // Read access to one run set in a mapped segment. The constructor checks the header and
 // every offset against the segment's size, so a run it returns lies inside the segment.
 class RunSetView {
