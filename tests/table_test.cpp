@@ -1,9 +1,15 @@
 // CombineTable (detail/table.hpp): the private table each worker combines into. String keys
 // of up to 15 bytes live in the map side's slots, longer ones in its arena; both sides must
-// combine exactly what a std::map would, whatever bytes the keys hold.
+// combine exactly what a std::map would, whatever bytes the keys hold, and read no byte
+// past a key that ends where its page does.
+#include <mapreduce/detail/map_buffer.hpp>
 #include <mapreduce/detail/table.hpp>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <random>
 #include <string>
@@ -95,4 +101,30 @@ TEST_CASE("a map-side slot reads back its key, and its prefix is the key's first
   });
   CHECK(seen == awkward_keys().size());
   CHECK(sizeof(CombineTable<std::string, std::uint64_t, true>::Slot) == 32);  // two to a cache line
+}
+
+TEST_CASE("keys that end where a page ends, before an unreadable one, are read in bounds", "[table]") {
+  // Two pages, the second unreadable: a key at the end of the first may not be read past.
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  void* mem = ::mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(mem != MAP_FAILED);
+  REQUIRE(::mprotect(static_cast<char*>(mem) + page, page, PROT_NONE) == 0);
+  char* end = static_cast<char*>(mem) + page;
+  std::map<std::string, std::uint64_t> expected;
+  {
+    mapreduce::detail::MapBuffer<std::string, std::uint64_t> buffer(
+        1, [](const void*, const std::uint64_t& a, const std::uint64_t& b) { return a + b; }, nullptr, true);
+    for (std::size_t n = 0; n <= 40; ++n) {
+      std::memset(end - n, static_cast<int>('a' + n % 26), n);
+      const std::string_view key(end - n, n);
+      buffer.add(key, 1);
+      buffer.add(key, 2);
+      expected[std::string(key)] += 3;
+    }
+    buffer.drain();
+    std::map<std::string, std::uint64_t> got;
+    buffer.combined().for_each([&](const auto& slot) { got[std::string(slot.key())] += slot.value; });
+    CHECK(got == expected);
+  }
+  ::munmap(mem, 2 * page);
 }

@@ -81,6 +81,18 @@ class MapBuffer {
     if (combine_ != nullptr) {
       // Hash now, insert a few emits later: the slot's cache line is on its way meanwhile,
       // so the misses of a batch of lookups overlap instead of queueing one by one.
+      if constexpr (Table::inline_keys) {
+        // A key that fits a slot (most words) waits as its two words: no bytes to copy, and
+        // the insert compares three words.
+        if (key.size() <= Table::Slot::max_inline) {
+          std::uint64_t w0, w1;
+          Table::Slot::inline_words(key.data(), key.size(), w0, w1);
+          const std::uint64_t h = key.size() <= 8 ? hash_short(w0, key.size()) : KeyTraits<K>::hash(key);
+          table_.prefetch(h);
+          next_pending().set_inline(h, w0, w1, value);
+          return;
+        }
+      }
       std::uint64_t prefix = 0;
       std::uint64_t h;
       if constexpr (std::is_same_v<View, std::string_view>) {
@@ -94,10 +106,7 @@ class MapBuffer {
         h = KeyTraits<K>::hash(key);
       }
       table_.prefetch(h);
-      Pending& slot = pending_[pending_count_ % pending_depth];
-      if (pending_count_ >= pending_depth) combine_into_table(slot.hash, slot.prefix, slot.key(), slot.value);
-      slot.set(h, prefix, key, value);
-      ++pending_count_;
+      next_pending().set(h, prefix, key, value);
       return;
     }
     records_buffer_.add(KeyTraits<K>::hash(key), key, value);
@@ -118,10 +127,7 @@ class MapBuffer {
       }
     }
     const std::size_t n = std::min(pending_count_, pending_depth);
-    for (std::size_t i = pending_count_ - n; i < pending_count_; ++i) {
-      const Pending& p = pending_[i % pending_depth];
-      combine_into_table(p.hash, p.prefix, p.key(), p.value);
-    }
+    for (std::size_t i = pending_count_ - n; i < pending_count_; ++i) combine_pending(pending_[i % pending_depth]);
     pending_count_ = 0;
   }
 
@@ -214,17 +220,26 @@ class MapBuffer {
  private:
   static constexpr std::size_t pending_depth = 16;
   static constexpr std::size_t max_pending_key = 32;
+  using Table = CombineTable<K, V, true>;
   // One emit waiting in the prefetch ring; a string key is copied (the mapper's buffer may
-  // change before the insert).
+  // change before the insert), or kept as its slot's two words (set_inline).
   struct Pending {
     std::uint64_t hash = 0;
     std::uint64_t prefix = 0;
+    std::uint64_t w1 = 0;  // set_inline: the slot's second word; 0: the key is in `bytes`
     V value{};
+    void set_inline(std::uint64_t h, std::uint64_t w0, std::uint64_t second, const V& v) {
+      hash = h;
+      prefix = w0;
+      w1 = second;
+      value = v;
+    }
     std::conditional_t<std::is_same_v<View, std::string_view>, std::uint32_t, View> k{};
     char bytes[std::is_same_v<View, std::string_view> ? max_pending_key : 1] = {};
     void set(std::uint64_t h, std::uint64_t p, View key, const V& v) {
       hash = h;
       prefix = p;
+      w1 = 0;
       value = v;
       if constexpr (std::is_same_v<View, std::string_view>) {
         k = static_cast<std::uint32_t>(key.size());
@@ -246,6 +261,32 @@ class MapBuffer {
     }
   };
 
+  // The ring's next entry, once what it held is in the table.
+  [[gnu::always_inline]] inline Pending& next_pending() {
+    Pending& p = pending_[pending_count_ % pending_depth];
+    if (pending_count_ >= pending_depth) combine_pending(p);
+    ++pending_count_;
+    return p;
+  }
+
+  [[gnu::always_inline]] inline void combine_pending(const Pending& p) {
+    if constexpr (Table::inline_keys) {
+      if (p.w1 != 0) {
+        if (sum_) {
+          if constexpr (requires(V a, V b) { a + b; }) {
+            table_.add_inline(p.hash, p.prefix, p.w1, p.value,
+                              [](const V& a, const V& b) -> V { return static_cast<V>(a + b); });
+            return;
+          }
+        }
+        table_.add_inline(p.hash, p.prefix, p.w1, p.value,
+                          [this](const V& a, const V& b) { return combine_(ctx_, a, b); });
+        return;
+      }
+    }
+    combine_into_table(p.hash, p.prefix, p.key(), p.value);
+  }
+
   [[gnu::always_inline]] inline void combine_into_table(std::uint64_t h, std::uint64_t prefix, View key,
                                                         const V& value) {
     if (sum_) {
@@ -266,7 +307,7 @@ class MapBuffer {
   std::vector<V> dense_;
   std::vector<std::uint8_t> present_;
   std::size_t dense_used_ = 0;  // nonzero once a dense key was added since the last drain
-  CombineTable<K, V, true> table_;
+  Table table_;
   RecordBuffer<K, V> records_buffer_;  // jobs without a combiner
   const KeyRanges<K>* ranges_ = nullptr;
   std::uint64_t records_ = 0;

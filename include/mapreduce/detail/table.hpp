@@ -57,6 +57,26 @@ struct InlineStringSlot {
     const std::uint64_t tail = key.size() > 8 ? load_prefix(key.data() + 8, key.size() - 8) : 0;
     return tail | ((inline_bit | (std::uint64_t(key.size()) << 56)));
   }
+  // Both words of a key of at most max_inline bytes: two loads and two masks when its 16
+  // bytes are in one page, as they are for all but one word in 256. No byte is read past
+  // the key when they are not.
+  [[gnu::always_inline]] static inline void inline_words(const char* p, std::size_t n, std::uint64_t& w0,
+                                                         std::uint64_t& w1) noexcept {
+    std::uint64_t lo = 0, hi = 0;
+    if (n == 0) {
+      // An empty view may point just past the end of a page: nothing may be read there.
+    } else if (can_read_ahead(p, 16)) {
+      lo = load_u64_ahead(p);
+      hi = load_u64_ahead(p + 8);
+    } else {
+      char bytes[16] = {};
+      std::memcpy(bytes, p, n);
+      lo = load_u64(bytes);
+      hi = load_u64(bytes + 8);
+    }
+    w0 = n >= 8 ? lo : lo & ((std::uint64_t(1) << (8 * n)) - 1);
+    w1 = (n > 8 ? hi & ((std::uint64_t(1) << (8 * (n - 8))) - 1) : 0) | inline_bit | (std::uint64_t(n) << 56);
+  }
   [[nodiscard]] std::string_view key() const noexcept {
     if ((w1 & inline_bit) != 0) {
       // The two words are contiguous and little-endian: the key's bytes, in order.
@@ -136,6 +156,34 @@ class CombineTable {
     } else {
       s.k = key;
     }
+    s.value = value;
+    ++size_;
+  }
+
+  // add() for a key that fits its slot, given as its two words (InlineStringSlot::inline_words):
+  // the lookup compares three words and reads nothing else.
+  template <class Combine>
+  [[gnu::always_inline]] inline void add_inline(std::uint64_t hash, std::uint64_t w0, std::uint64_t w1, const V& value,
+                                                Combine&& combine) requires inline_keys {
+    std::size_t i = hash & mask_;
+    for (;;) {
+      Slot& s = slots_[i];
+      if (s.hash == hash && s.w0 == w0 && s.w1 == w1) {
+        s.value = combine(s.value, value);
+        return;
+      }
+      if (s.hash == 0) break;
+      i = (i + 1) & mask_;
+    }
+    if (size_ + 1 > (mask_ + 1) / 2) {
+      grow();
+      i = hash & mask_;
+      while (slots_[i].hash != 0) i = (i + 1) & mask_;
+    }
+    Slot& s = slots_[i];
+    s.hash = hash;
+    s.w0 = w0;
+    s.w1 = w1;
     s.value = value;
     ++size_;
   }
