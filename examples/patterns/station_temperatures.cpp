@@ -58,21 +58,44 @@ constexpr std::string_view malformed_key = ";malformed";
 //
 // Open addressing with linear probing over a power-of-two array of slots, one to a cache
 // line, at most a quarter full: with make_stations' 413 stations in 4096 slots, 390 are found
-// at the first probe, so that test is seldom mispredicted. A slot keeps
-// the name's first and last 8 bytes (the same bytes twice below 16), so names of up to 16
-// bytes are compared without reading the text again; names are views into the chunk, valid
-// until drain().
+// at the first probe, so that test is seldom mispredicted. A slot keeps the name's first and
+// last 8 bytes (the same bytes twice below 16), so names of up to 16 bytes are compared
+// without reading the text again; names are views into the chunk, valid until drain().
 class ChunkTable {
  public:
-  // Starts a chunk that ends at `text_end`, past which no load may go. Drops what an earlier
-  // chunk left, if its mapper was cut short by an exception: its names point into a chunk
-  // that may be gone.
-  void start(const char* text_end) {
+  // Adds the readings of `chunk`, and returns how many of its lines are malformed. Drops what
+  // an earlier chunk left, if its mapper was cut short by an exception: its names point into
+  // a chunk that may be gone. A function of its own, not inlined into the mapper, so that
+  // the compiler lays out this loop alone, not around the library's emit of --per-reading.
+  [[gnu::noinline]] std::uint64_t fold(std::string_view chunk) {
     for (const std::uint32_t i : used_) slots_[i].hash = 0;
     used_.clear();
-    text_end_ = text_end;
+    text_end_ = chunk.data() + chunk.size();
+    // Inlined by request: GCC would otherwise call the lambda once per reading.
+    return stations::for_each_reading(
+        chunk, [this](std::string_view name, int tenths) __attribute__((always_inline)) { add(name, tenths); });
   }
 
+  // Calls f(name, stat) for each name added since fold(), and empties the table.
+  template <class F>
+  void drain(F&& f) {
+    for (const std::uint32_t i : used_) {
+      f(std::string_view(slots_[i].name, slots_[i].size), slots_[i].stat);
+      slots_[i].hash = 0;
+    }
+    used_.clear();
+  }
+
+ private:
+  struct alignas(64) Slot {
+    std::uint64_t hash = 0;
+    std::uint64_t head = 0, tail = 0;
+    const char* name = nullptr;
+    std::size_t size = 0;
+    Stat stat;
+  };
+
+  // One reading: into its station's slot, or a new slot.
   [[gnu::always_inline]] inline void add(std::string_view name, int tenths) {
     using stations::detail::load8, stations::detail::load8_padded;
     const std::size_t n = name.size();
@@ -100,25 +123,6 @@ class ChunkTable {
       }
     }
   }
-
-  // Calls f(name, stat) for each name added since start(), and empties the table.
-  template <class F>
-  void drain(F&& f) {
-    for (const std::uint32_t i : used_) {
-      f(std::string_view(slots_[i].name, slots_[i].size), slots_[i].stat);
-      slots_[i].hash = 0;
-    }
-    used_.clear();
-  }
-
- private:
-  struct alignas(64) Slot {
-    std::uint64_t hash = 0;
-    std::uint64_t head = 0, tail = 0;
-    const char* name = nullptr;
-    std::size_t size = 0;
-    Stat stat;
-  };
 
   // Whether two names of the same size and the same first and last 8 bytes are equal.
   static bool same_middle(const char* a, std::string_view b) noexcept {
@@ -160,10 +164,7 @@ Result run_job(mapreduce::Pool& pool, const std::string& path, bool per_reading)
       malformed = stations::for_each_reading(chunk,
                                              [&](std::string_view name, int tenths) { emit(name, Stat::of(tenths)); });
     } else {
-      table.start(chunk.data() + chunk.size());
-      // Inlined by request: GCC would otherwise call the lambda once per reading.
-      malformed = stations::for_each_reading(
-          chunk, [&](std::string_view name, int tenths) __attribute__((always_inline)) { table.add(name, tenths); });
+      malformed = table.fold(chunk);
       table.drain([&](std::string_view name, const Stat& stat) { emit(name, stat); });
     }
     if (malformed != 0) emit(malformed_key, Stat{0, malformed, 0, 0});
