@@ -22,15 +22,6 @@ namespace mapreduce::detail {
 // compared inside the slot, without touching the bytes the slot points to.
 inline std::uint64_t key_prefix(std::string_view k) noexcept { return load_prefix(k.data(), k.size()); }
 
-// Open addressing with linear probing over a power-of-two array of slots. Each slot keeps
-// the key's full hash, so a probe compares 8 bytes before it looks at a key, and growing
-// never hashes a key again. A hash of 0 marks an empty slot (hashes are never 0). Large
-// arrays ask for huge pages: with hundreds of thousands of keys the table, not the input,
-// is what misses the cache and the TLB.
-//
-// With CopyKeys, string keys are copied into an arena (the map side: the mapper's text may
-// be gone after emit). Without it, the table keeps views into memory that outlives it (the
-// reduce side: keys stay in the shared-memory runs they were read from).
 // A string key's slot on the map side, 32 bytes with an 8-byte value: two to a cache line,
 // and never across two. A key of up to 15 bytes (most words) lives in the slot itself, so a
 // lookup compares three words and reads nothing else; a longer key lives in the table's
@@ -90,6 +81,19 @@ struct InlineStringSlot {
   [[nodiscard]] std::uint64_t prefix() const noexcept { return w0; }
 };
 
+// Open addressing with linear probing over a power-of-two array of slots. Each slot keeps
+// the key's full hash, so a probe compares 8 bytes before it looks at a key, and growing
+// never hashes a key again. A hash of 0 marks an empty slot (hashes are never 0). Large
+// arrays ask for huge pages: with hundreds of thousands of keys the table, not the input,
+// is what misses the cache and the TLB. It grows at three quarters full, not half: with
+// two slots to a cache line, most probes past the first stay in its line, and a table half
+// the size keeps more of a large vocabulary in the cache (wordcount on 1 GiB of text with
+// 346 k distinct words, 2 workers: 1.70 s against 1.89 s at half full; English, 33 k
+// words: 1.52 s against 1.56 s).
+//
+// With CopyKeys, string keys are copied into an arena (the map side: the mapper's text may
+// be gone after emit). Without it, the table keeps views into memory that outlives it (the
+// reduce side: keys stay in the shared-memory runs they were read from).
 template <class K, class V, bool CopyKeys>
 class CombineTable {
  public:
@@ -140,7 +144,7 @@ class CombineTable {
       if (s.hash == 0) break;
       i = (i + 1) & mask_;
     }
-    if (size_ + 1 > (mask_ + 1) / 2) {
+    if (size_ + 1 > (mask_ + 1) / 4 * 3) {
       grow();
       i = hash & mask_;
       while (slots_[i].hash != 0) i = (i + 1) & mask_;
@@ -175,7 +179,7 @@ class CombineTable {
       if (s.hash == 0) break;
       i = (i + 1) & mask_;
     }
-    if (size_ + 1 > (mask_ + 1) / 2) {
+    if (size_ + 1 > (mask_ + 1) / 4 * 3) {
       grow();
       i = hash & mask_;
       while (slots_[i].hash != 0) i = (i + 1) & mask_;
