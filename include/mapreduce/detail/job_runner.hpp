@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <ranges>
 #include <string>
 #include <type_traits>
@@ -178,24 +179,25 @@ class JobRunner {
   // itself, as reduce_phase would (one fork per worker per job): over the partitions that
   // hold records (reduce_partitions), found from the run sets it was sent.
   template <class K, class V, class Reducer>
-  WorkerHandoff reduce_handoff(Reducer& reducer, ReduceTarget output) {
+  std::unique_ptr<WorkerHandoff> reduce_handoff(Reducer& reducer, ReduceTarget output) {
     const std::size_t group_memory = shuffle_memory();
     const unsigned partitions = partitions_;
     if constexpr (std::is_function_v<Reducer>) {
       // The ReduceWork keeps a reference to the pointer: it lives in the lambda, in the handoff.
-      return WorkerHandoff(workers_, "reduce",
-                           [function = &reducer, group_memory, output, partitions](const auto& runs) mutable {
-                             using Work = ReduceWork<K, V, Reducer*, reduce_output_t<K, V, Reducer*>>;
-                             return std::unique_ptr<PhaseWork>(std::make_unique<Work>(
-                                 runs, function, reduce_partitions(runs, partitions, output), group_memory, output));
-                           });
+      return std::make_unique<WorkerHandoff>(
+          workers_, "reduce", [function = &reducer, group_memory, output, partitions](const auto& runs) mutable {
+            using Work = ReduceWork<K, V, Reducer*, reduce_output_t<K, V, Reducer*>>;
+            return std::unique_ptr<PhaseWork>(std::make_unique<Work>(
+                runs, function, reduce_partitions(runs, partitions, output), group_memory, output));
+          });
     } else {
       using R = std::remove_reference_t<Reducer>;
-      return WorkerHandoff(workers_, "reduce", [&reducer, group_memory, output, partitions](const auto& runs) {
-        using Work = ReduceWork<K, V, R, reduce_output_t<K, V, Reducer>>;
-        return std::unique_ptr<PhaseWork>(
-            std::make_unique<Work>(runs, reducer, reduce_partitions(runs, partitions, output), group_memory, output));
-      });
+      return std::make_unique<WorkerHandoff>(
+          workers_, "reduce", [&reducer, group_memory, output, partitions](const auto& runs) {
+            using Work = ReduceWork<K, V, R, reduce_output_t<K, V, Reducer>>;
+            return std::unique_ptr<PhaseWork>(std::make_unique<Work>(
+                runs, reducer, reduce_partitions(runs, partitions, output), group_memory, output));
+          });
     }
   }
 
@@ -219,13 +221,15 @@ class JobRunner {
         stats_.sample_seconds = seconds(sample_at, Clock::now());
       }
       const ReduceTarget target{sorted, files, gathered};
-      WorkerHandoff handoff = reduce_handoff<K, V>(reducer, target);
+      // None for a job with no task: its control block and signal disposition would be its
+      // whole cost (an empty job forks nothing).
+      std::unique_ptr<WorkerHandoff> handoff = source.tasks() != 0 ? reduce_handoff<K, V>(reducer, target) : nullptr;
       const auto map_at = Clock::now();
-      PhaseOutcome mapped = map_phase<K, V>(source, mapper, reducer, dense, sorted ? &ranges : nullptr, &handoff);
+      PhaseOutcome mapped = map_phase<K, V>(source, mapper, reducer, dense, sorted ? &ranges : nullptr, handoff.get());
       const auto reduce_at = Clock::now();
       const std::vector<std::uint32_t> reduced_partitions = reduce_partitions(mapped.published, partitions_, target);
       PhaseOutcome reduced = reduce_phase<K, V>(mapped.published, reducer, &reduced_partitions, mapped.shm_bytes,
-                                                target, &handoff);
+                                                target, handoff.get());
       auto finish_at = Clock::now();
       auto result = finish(reduced);
       const auto end = Clock::now();
