@@ -2,7 +2,7 @@
 //
 //   MAPREDUCE_BENCH_DATA=bench/data build/release/bench/mapreduce_bench
 //
-// Inputs are the files bench/prepare-inputs makes (english-NM.txt, zipf-NM.txt); every
+// Inputs are the files bench/prepare-inputs makes (english-NM.txt, wide-NM.txt, zipf-NM.txt); every
 // benchmark reports bytes per second of input, wall-clock time (the work is in other
 // processes or threads), and is registered for each input found.
 #include <benchmark/benchmark.h>
@@ -41,7 +41,7 @@ std::vector<Input> find_inputs() {
     const auto dash = stem.rfind('-');
     if (e.path().extension() != ".txt" || dash == std::string::npos || stem.back() != 'M') continue;
     const std::string corpus = stem.substr(0, dash);
-    if (corpus != "english" && corpus != "zipf") continue;
+    if (corpus != "english" && corpus != "zipf" && corpus != "wide") continue;
     out.push_back(Input{stem, e.path().string(), std::stoul(stem.substr(dash + 1))});
   }
   std::sort(out.begin(), out.end(), [](const Input& a, const Input& b) {
