@@ -114,13 +114,8 @@ void JobRunner::record_stats(const PhaseOutcome& mapped, const PhaseOutcome& red
   stats_.total_seconds = seconds(t.start, t.end);
 }
 
-std::vector<std::uint32_t> reduce_partitions(const std::vector<Published>& runs, unsigned partitions,
-                                             const ReduceTarget& target) {
+std::vector<std::uint32_t> reduce_partitions(const std::vector<Published>& runs, unsigned partitions) {
   std::vector<std::uint32_t> out;
-  if (target.files != nullptr) {
-    for (std::uint32_t p = 0; p < partitions; ++p) out.push_back(p);
-    return out;
-  }
   std::vector<char> has_records(partitions, 0);
   std::string header(run_set_header_bytes(partitions), '\0');
   for (const Published& r : runs) {

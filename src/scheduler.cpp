@@ -99,12 +99,14 @@ class Scheduler {
       std::vector<int> inputs;
       work_.descriptors(inputs);
       for (Worker& w : waiting) {
-        if (started < n) {
+        // One that died while it waited is reaped here, and one more than the tasks ends
+        // here: idle, and holding nothing. Each leaves its seat.
+        if (started < n && !has_ended(w)) {
           take_over(std::move(w), inputs);
           ++started;
         } else {
           free_seat(w);
-          w.process.terminate();  // one more than the tasks: idle, and holding nothing
+          w.process.terminate();
         }
       }
     }
@@ -283,8 +285,8 @@ class Scheduler {
 
   // A worker that finished the previous phase of the job starts this one: it gets this
   // phase's inputs (`inputs`: the descriptors of work_.descriptors(), in that order), then
-  // its first task. One that died while it waited is found ended by the next poll, with no
-  // task lost, and replaced like any other.
+  // its first task. One that dies before it reads them is found ended by the next poll,
+  // and its first task runs again, as for any death in a task.
   void take_over(Worker&& waiting, const std::vector<int>& inputs) {
     Worker& w = workers_.emplace_back(std::move(waiting));
     w.slot = ledger_.add_worker();
@@ -295,17 +297,18 @@ class Scheduler {
     for (const auto& o : w.output) note_descriptor(o.fd.get());
     ++live_;
     ++out_.taken_over;
-    // One that died while it waited is left to the poll, which finds it ended holding no task.
-    siginfo_t info{};
-    if (::waitid(P_PID, static_cast<id_t>(w.process.pid()), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-        info.si_pid == w.process.pid()) {
-      return;
-    }
     bool sent = true;
     for (std::size_t i = 0; i < inputs.size() && sent; ++i) {
       sent = send_message(w.socket.get(), Kind::run_set, i, 0, {}, inputs[i]);
     }
     if (sent && send_message(w.socket.get(), Kind::next, inputs.size(), 0)) assign(w);
+  }
+
+  // Whether a worker has ended, without reaping it.
+  static bool has_ended(const Worker& w) noexcept {
+    siginfo_t info{};
+    return ::waitid(P_PID, static_cast<id_t>(w.process.pid()), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+           info.si_pid == w.process.pid();
   }
 
   // A worker that finished this phase cleanly waits in the handoff for the next one. What
@@ -441,10 +444,15 @@ class Scheduler {
       case Kind::finished:
         out_.records += msg.h.b;
         ledger_.finished(w.slot);
-        if (config_.hand_on != nullptr && w.failure.empty()) {
+        // Kept for the next phase unless it is being killed or recycled (a process that ran
+        // its max_tasks_per_worker is to be replaced), and never more than the phase runs.
+        if (config_.hand_on != nullptr && w.failure.empty() && !ledger_.recycled(w.slot) &&
+            config_.hand_on->state_->waiting.size() < config_.workers) {
           hand_on(w);  // keeps its seat: it writes its board in the next phase
           break;
         }
+        // It waits for the next phase: tell it there is none for it, and it exits.
+        if (config_.hand_on != nullptr) send_message(w.socket.get(), Kind::finish, 0, 0);
         free_seat(w);  // it writes its board no more: a replacement may have the seat
         break;
       case Kind::small:

@@ -5,6 +5,9 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <cstdio>
 #include <memory>
@@ -144,6 +147,11 @@ std::optional<std::vector<Published>> wait_for_next_phase(int sock, Message& msg
   try {
     PhaseEnd end = run_phase_tasks(sock, work, config, link, on_board, *msg);
     if (end == PhaseEnd::finished && config.hand_on != nullptr) {
+#if defined(__GLIBC__)
+      // What the phase freed goes back to the system, not only to malloc: the next phase
+      // starts from about what the worker was forked with, as a new worker would.
+      ::malloc_trim(0);
+#endif
       // The next phase of the job, in this process: its work is built here, over the inputs
       // the parent sent; both live until the exit below.
       if (std::optional<std::vector<Published>> inputs = wait_for_next_phase(sock, *msg)) {

@@ -116,6 +116,25 @@ TEST_CASE("with fewer reduce tasks than workers, the extra workers end and none 
   CHECK(test::children_of(::getpid()).empty());
 }
 
+TEST_CASE("map workers recycled by max_tasks_per_worker exit instead of going on to reduce", "[handoff]") {
+  test::LeakCheck leaks;
+  test::TempDir dir;
+  const std::string text = test::random_text(24, 200000);
+  const auto file = dir.write("in", text);
+  const auto expected = test::reference_counts({text});
+  mapreduce::PoolOptions o{.workers = 2, .partitions = 8, .chunk_bytes = 16384};
+  o.max_tasks_per_worker = 1;
+  mapreduce::Pool pool(o);
+  CHECK(test::as_map(pool.map_reduce<std::string, std::uint64_t>(mapreduce::FileInput{{file}}, word_mapper,
+                                                                 std::plus<>{})) == expected);
+  const auto& s = pool.last_stats();
+  CHECK(s.map_workers == s.map_tasks);  // one task each
+  // Every map worker was due for recycling: the reduce phase forked its own.
+  CHECK(s.forked_workers == s.map_workers + s.reduce_workers);
+  CHECK(s.reduce_workers >= 1);
+  CHECK(test::children_of(::getpid()).empty());
+}
+
 TEST_CASE("a job with an empty reduce phase and part files still ends its workers", "[handoff]") {
   test::LeakCheck leaks;
   test::TempDir dir;
@@ -131,7 +150,16 @@ TEST_CASE("a job with an empty reduce phase and part files still ends its worker
       test::range(0, 10), [](int x, auto& emit) { emit(x % 3, 1); }, std::plus<>{},
       mapreduce::PartFiles{(dir.path() / "out").string()});
   CHECK(written.pairs == 3);
-  CHECK(pool.last_stats().reduce_workers == 2);
+  CHECK(pool.last_stats().reduce_workers >= 1);  // one per partition that holds a key, at most 2
   CHECK(pool.last_stats().forked_workers == 2);
   for (int p = 0; p < 4; ++p) CHECK(std::filesystem::exists(dir.path() / "out" / fmt::format("part-{:05}", p)));
+  // No pair at all: no reduce task, and every part file is still written, empty.
+  const auto none = pool.map_reduce_to_files<int, int>(
+      test::range(0, 10), [](int, auto&) {}, std::plus<>{}, mapreduce::PartFiles{(dir.path() / "empty").string()});
+  CHECK(none.pairs == 0);
+  CHECK(none.files.size() == 4);
+  CHECK(pool.last_stats().reduce_workers == 0);
+  CHECK(pool.last_stats().forked_workers == 2);
+  for (const auto& f : none.files) CHECK(std::filesystem::file_size(f) == 0);
+  CHECK(test::children_of(::getpid()).empty());
 }

@@ -189,10 +189,19 @@ TEST_CASE("a worker recycled after its quota is told to finish, and a replacemen
   ledger.assign(a);
   complete(ledger, a);
   CHECK(complete(ledger, a).kind == Assignment::finish);
+  CHECK(ledger.recycled(a));  // to be replaced, not kept for a next phase
   CHECK(ledger.replacements_needed() == 1);
   const auto b = ledger.add_worker();
   CHECK(ledger.assign(b).task == 2);
   CHECK(ledger.replacements_needed() == 0);
+  CHECK(complete(ledger, b).kind == Assignment::finish);
+  CHECK_FALSE(ledger.recycled(b));  // finished because the work ran out
+  // Without a quota no worker is ever recycled.
+  auto plain = make({.tasks = 1, .workers = 1});
+  const auto c = plain.add_worker();
+  plain.assign(c);
+  CHECK(complete(plain, c).kind == Assignment::finish);
+  CHECK_FALSE(plain.recycled(c));
 }
 
 TEST_CASE("an ordered window holds workers until the first result is released") {

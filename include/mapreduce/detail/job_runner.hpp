@@ -38,11 +38,10 @@ namespace mapreduce::detail {
 
 // The partitions a job's reducers run, given its run sets: those that hold records, since a
 // task costs a round trip to a worker even when it has nothing to do (most of a small job's
-// partitions are empty). Every partition when the reducers write part files: empty ones get
-// their file too. Reads each run set's header (pread); the parent and a worker that takes
-// over the reduce phase (reduce_handoff) find the same list from the same run sets.
-std::vector<std::uint32_t> reduce_partitions(const std::vector<Published>& runs, unsigned partitions,
-                                             const ReduceTarget& target);
+// partitions are empty; an empty part file is written when the job commits). Reads each run
+// set's header (pread); the parent and a worker that takes over the reduce phase
+// (reduce_handoff) find the same list from the same run sets.
+std::vector<std::uint32_t> reduce_partitions(const std::vector<Published>& runs, unsigned partitions);
 
 class JobRunner {
  public:
@@ -187,16 +186,16 @@ class JobRunner {
       return std::make_unique<WorkerHandoff>(
           workers_, "reduce", [function = &reducer, group_memory, output, partitions](const auto& runs) mutable {
             using Work = ReduceWork<K, V, Reducer*, reduce_output_t<K, V, Reducer*>>;
-            return std::unique_ptr<PhaseWork>(std::make_unique<Work>(
-                runs, function, reduce_partitions(runs, partitions, output), group_memory, output));
+            return std::unique_ptr<PhaseWork>(
+                std::make_unique<Work>(runs, function, reduce_partitions(runs, partitions), group_memory, output));
           });
     } else {
       using R = std::remove_reference_t<Reducer>;
       return std::make_unique<WorkerHandoff>(
           workers_, "reduce", [&reducer, group_memory, output, partitions](const auto& runs) {
             using Work = ReduceWork<K, V, R, reduce_output_t<K, V, Reducer>>;
-            return std::unique_ptr<PhaseWork>(std::make_unique<Work>(
-                runs, reducer, reduce_partitions(runs, partitions, output), group_memory, output));
+            return std::unique_ptr<PhaseWork>(
+                std::make_unique<Work>(runs, reducer, reduce_partitions(runs, partitions), group_memory, output));
           });
     }
   }
@@ -227,9 +226,10 @@ class JobRunner {
       const auto map_at = Clock::now();
       PhaseOutcome mapped = map_phase<K, V>(source, mapper, reducer, dense, sorted ? &ranges : nullptr, handoff.get());
       const auto reduce_at = Clock::now();
-      const std::vector<std::uint32_t> reduced_partitions = reduce_partitions(mapped.published, partitions_, target);
+      const std::vector<std::uint32_t> reduced_partitions = reduce_partitions(mapped.published, partitions_);
       PhaseOutcome reduced = reduce_phase<K, V>(mapped.published, reducer, &reduced_partitions, mapped.shm_bytes,
                                                 target, handoff.get());
+      handoff.reset();  // workers the reduce phase had no task for end now, not after the gather
       auto finish_at = Clock::now();
       auto result = finish(reduced);
       const auto end = Clock::now();

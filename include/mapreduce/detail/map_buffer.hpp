@@ -160,6 +160,16 @@ class MapBuffer {
     return n;
   }
 
+  // Gives back the memory it keeps for more emits, once flushed for the last time: a map
+  // worker goes on to reduce (WorkerHandoff) with no more than it was forked with.
+  void release() {
+    drain();
+    records_buffer_.release();
+    table_.clear();
+    std::vector<V>().swap(dense_);
+    std::vector<std::uint8_t>().swap(present_);
+  }
+
   // Writes everything held into one new segment of runs, hands it to the parent, and
   // starts empty again.
   void flush(WorkerLink& link) {

@@ -52,7 +52,10 @@ class MapWork final : public PhaseWork {
     link.add_records(buffer_.take_records());
     if (buffer_.memory_bytes() >= flush_bytes_) buffer_.flush(link);
   }
-  void finish(WorkerLink& link) override { buffer_.flush(link); }
+  void finish(WorkerLink& link) override {
+    buffer_.flush(link);
+    buffer_.release();
+  }
   [[nodiscard]] std::string describe_task(std::size_t task) const override { return source_.describe(task); }
   void diagnose_crash(std::size_t task) const override { source_.diagnose_crash(task); }
   [[nodiscard]] std::uint64_t task_bytes(std::size_t task) const override { return source_.task_bytes(task); }

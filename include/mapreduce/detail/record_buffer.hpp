@@ -71,6 +71,11 @@ class RecordBuffer {
     return run_set_offsets(run_bytes()).back() + (trusted_key<K> && trusted_codec<V> ? 0 : codec_slack);
   }
 
+  // Gives its buffers' memory back (it holds nothing: after write_run_set).
+  void release() noexcept {
+    for (ByteBuffer& run : runs_) run.release();
+  }
+
   // Writes every record held, as a run set, at `base` (run_set_bytes() of room); then starts
   // empty again, keeping its buffers.
   void write_run_set(char* base) {

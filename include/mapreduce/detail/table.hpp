@@ -70,8 +70,10 @@ struct InlineStringSlot {
   }
   [[nodiscard]] std::string_view key() const noexcept {
     if ((w1 & inline_bit) != 0) {
-      // The two words are contiguous and little-endian: the key's bytes, in order.
-      return {reinterpret_cast<const char*>(&w0), static_cast<std::size_t>((w1 >> 56) & 0x7f)};
+      // The two words are contiguous and little-endian: the key's bytes, in order, read
+      // as the slot's own bytes (a view from &w0 would run past that 8-byte object).
+      return {reinterpret_cast<const char*>(this) + offsetof(InlineStringSlot, w0),
+              static_cast<std::size_t>((w1 >> 56) & 0x7f)};
     }
     const char* entry = reinterpret_cast<const char*>(static_cast<std::uintptr_t>(w1));
     std::uint64_t n;

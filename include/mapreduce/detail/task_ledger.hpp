@@ -61,6 +61,11 @@ class TaskLedger {
   void published(std::size_t w);
   // Worker `w` said it has published everything and is exiting.
   void finished(std::size_t w) noexcept { slots_[w].finished = true; }
+  // Whether worker `w` ran its max_tasks_per_worker: it is to be replaced by a new process,
+  // not kept for more work (a WorkerHandoff's next phase).
+  [[nodiscard]] bool recycled(std::size_t w) const noexcept {
+    return limits_.max_tasks_per_worker != 0 && slots_[w].tasks_run >= limits_.max_tasks_per_worker;
+  }
 
   // The task worker `w` was running when it ended and whose output is lost with it, if any:
   // the scheduler may ask the input whether it explains a crash before calling worker_ended.
