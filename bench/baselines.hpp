@@ -3,11 +3,6 @@
 // threads with private tables (the same tokenizer and table as the Pool, so the difference
 // is what processes and shared memory cost), threads sharing one locked std::unordered_map
 // (the naive way), and one thread with a std::unordered_map.
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cstdint>
 #include <mutex>
@@ -19,50 +14,13 @@
 #include <utility>
 #include <vector>
 
-#include <mapreduce/detail/split.hpp>
 #include <mapreduce/mapreduce.hpp>
+
+#include "mapped_file.hpp"
 
 namespace bench {
 
 using Counts = std::vector<std::pair<std::string, std::uint64_t>>;
-
-// A whole file mapped read-only, as the Pool maps its inputs.
-class MappedFile {
- public:
-  explicit MappedFile(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw std::runtime_error(path + ": cannot open");
-    struct stat st {};
-    ::fstat(fd, &st);
-    size_ = static_cast<std::size_t>(st.st_size);
-    if (size_ > 0) {
-      data_ = static_cast<const char*>(::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd, 0));
-      ::madvise(const_cast<char*>(data_), size_, MADV_SEQUENTIAL);
-    }
-    ::close(fd);
-  }
-  ~MappedFile() {
-    if (size_ > 0) ::munmap(const_cast<char*>(data_), size_);
-  }
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-  [[nodiscard]] std::string_view text() const noexcept { return {data_, size_}; }
-
- private:
-  const char* data_ = nullptr;
-  std::size_t size_ = 0;
-};
-
-// Cuts `text` into pieces of about `piece` bytes at line boundaries.
-inline std::vector<std::string_view> pieces(std::string_view text, std::size_t piece) {
-  std::vector<std::string_view> out;
-  for (std::uint64_t b = 0; b < text.size(); b += piece) {
-    const auto [first, last] = mapreduce::detail::owned_records(text.data(), text.size(), b,
-                                                                std::min<std::uint64_t>(text.size(), b + piece), '\n');
-    if (first < last) out.emplace_back(text.data() + first, last - first);
-  }
-  return out;
-}
 
 // Threads taking 1 MiB pieces from an atomic counter, each counting into a private table
 // with the Pool's tokenizer and emit path, then one merge.

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "../examples/common/cli.hpp"
+#include "output_file.hpp"
 
 namespace {
 
@@ -141,29 +142,7 @@ int run(int argc, char** argv) {
   app.parse_command_line(argc, argv);
   if (bytes->count() == 0 && records->count() == 0) throw app.error("--bytes or --records is required");
 
-  const bool to_stdout = path == "-";
-  const std::string name = to_stdout ? std::string("standard output") : "'" + path + "'";
-  std::FILE* f = to_stdout ? stdout : std::fopen(path.c_str(), "wb");
-  if (f == nullptr) {
-    std::fprintf(stderr, "make_records: cannot open %s for writing: %s\n", name.c_str(), std::strerror(errno));
-    return 1;
-  }
-  std::setvbuf(f, nullptr, _IONBF, 0);  // whole buffers of records go straight to write(2)
-  bool ok = write_records(f, count, seed);
-  int write_errno = errno;
-  if (std::fflush(f) != 0 && ok) {
-    ok = false;
-    write_errno = errno;
-  }
-  if (!to_stdout && std::fclose(f) != 0 && ok) {
-    ok = false;
-    write_errno = errno;
-  }
-  if (!ok) {
-    std::fprintf(stderr, "make_records: cannot write %s: %s\n", name.c_str(), std::strerror(write_errno));
-    return 1;
-  }
-  return 0;
+  return bench::write_output("make_records", path, [&](std::FILE* f) { return write_records(f, count, seed); });
 }
 
 }  // namespace

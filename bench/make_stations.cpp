@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "../examples/common/cli.hpp"
+#include "output_file.hpp"
 
 namespace {
 
@@ -167,29 +168,7 @@ int run(int argc, char** argv) {
   app.add_option("-o,--output", path, "write there instead of standard output")->type_name("FILE");
   app.parse_command_line(argc, argv);
 
-  const bool to_stdout = path == "-";
-  const std::string name = to_stdout ? std::string("standard output") : "'" + path + "'";
-  std::FILE* f = to_stdout ? stdout : std::fopen(path.c_str(), "wb");
-  if (f == nullptr) {
-    std::fprintf(stderr, "make_stations: cannot open %s for writing: %s\n", name.c_str(), std::strerror(errno));
-    return 1;
-  }
-  std::setvbuf(f, nullptr, _IONBF, 0);  // whole buffers of rows go straight to write(2)
-  bool ok = write_rows(f, rows, seed);
-  int write_errno = errno;
-  if (std::fflush(f) != 0 && ok) {
-    ok = false;
-    write_errno = errno;
-  }
-  if (!to_stdout && std::fclose(f) != 0 && ok) {
-    ok = false;
-    write_errno = errno;
-  }
-  if (!ok) {
-    std::fprintf(stderr, "make_stations: cannot write %s: %s\n", name.c_str(), std::strerror(write_errno));
-    return 1;
-  }
-  return 0;
+  return bench::write_output("make_stations", path, [&](std::FILE* f) { return write_rows(f, rows, seed); });
 }
 
 }  // namespace

@@ -4,11 +4,6 @@
 // 1 MiB chunks at line ends, taken by threads from an atomic counter; each thread counts
 // into one std::unordered_map from name (a view into the mapping) to Stat; the maps merged
 // at the end.
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
@@ -27,56 +22,13 @@
 
 #include "../examples/common/cli.hpp"
 #include "../examples/patterns/station_format.hpp"
+#include "mapped_file.hpp"
 
 namespace {
 
 using stations::Stat;
 
 constexpr std::size_t kChunkBytes = std::size_t(1) << 20;
-
-// A whole file mapped read-only, as the Pool maps its inputs.
-class MappedFile {
- public:
-  explicit MappedFile(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw mapreduce::InputError(fmt::format("cannot open {}: {}", path, std::strerror(errno)));
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      ::close(fd);
-      throw mapreduce::InputError(fmt::format("{} is not a regular file", path));
-    }
-    size_ = static_cast<std::size_t>(st.st_size);
-    if (size_ > 0) {
-      void* data = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd, 0);
-      if (data == MAP_FAILED) {
-        const int error = errno;
-        ::close(fd);
-        throw mapreduce::InputError(fmt::format("cannot map {}: {}", path, std::strerror(error)));
-      }
-      data_ = static_cast<const char*>(data);
-      ::madvise(data, size_, MADV_SEQUENTIAL);
-    }
-    ::close(fd);
-  }
-  ~MappedFile() {
-    if (size_ > 0) ::munmap(const_cast<char*>(data_), size_);
-  }
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-  [[nodiscard]] std::string_view text() const noexcept { return {data_, size_}; }
-
- private:
-  const char* data_ = nullptr;
-  std::size_t size_ = 0;
-};
-
-// Where the first line that starts at or after `at` starts (a chunk owns the lines that
-// start inside it).
-std::size_t line_start(std::string_view text, std::size_t at) {
-  if (at == 0 || at >= text.size()) return std::min(at, text.size());
-  const std::size_t newline = text.find('\n', at - 1);
-  return newline == std::string_view::npos ? text.size() : newline + 1;
-}
 
 // One thread's table, on cache lines of its own: a neighbour's writes to its own would
 // otherwise slow both (false sharing).
@@ -95,21 +47,17 @@ int run(int argc, char** argv) {
   app.add_option("FILE", path, "lines \"name;value\"")->required()->type_name("");
   app.parse_command_line(argc, argv);
 
-  const MappedFile file(path);
-  const std::string_view text = file.text();
-  const std::size_t chunks = (text.size() + kChunkBytes - 1) / kChunkBytes;
+  const bench::MappedFile file(path);
+  const std::vector<std::string_view> chunks = bench::pieces(file.text(), kChunkBytes);  // cut at line ends
   std::atomic<std::size_t> next_chunk{0};
   std::vector<ThreadStats> stats(threads);
   auto count = [&](ThreadStats& mine) {
     mine.by_name.reserve(1024);  // the challenge's inputs have a few hundred stations
     for (;;) {
       const std::size_t chunk = next_chunk.fetch_add(1, std::memory_order_relaxed);
-      if (chunk >= chunks) return;
-      const std::size_t begin = line_start(text, chunk * kChunkBytes);
-      const std::size_t end = line_start(text, (chunk + 1) * kChunkBytes);
-      if (begin >= end) continue;
+      if (chunk >= chunks.size()) return;
       mine.malformed += stations::for_each_reading(
-          text.substr(begin, end - begin), [&](std::string_view name, int tenths) { mine.by_name[name].add(tenths); });
+          chunks[chunk], [&](std::string_view name, int tenths) { mine.by_name[name].add(tenths); });
     }
   };
   std::vector<std::thread> running;

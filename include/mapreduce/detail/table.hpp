@@ -136,34 +136,20 @@ class CombineTable {
                                          Combine&& combine) {
     std::uint64_t word = 0;
     if constexpr (inline_keys) word = Slot::inline_word(key);
-    std::size_t i = hash & mask_;
-    for (;;) {
-      Slot& s = slots_[i];
-      if (s.hash == hash && same_key(s, key, prefix, word)) {
-        s.value = combine(s.value, value);
-        return;
-      }
-      if (s.hash == 0) break;
-      i = (i + 1) & mask_;
-    }
-    if (size_ + 1 > (mask_ + 1) / 4 * 3) {
-      grow();
-      i = hash & mask_;
-      while (slots_[i].hash != 0) i = (i + 1) & mask_;
-    }
-    Slot& s = slots_[i];
-    s.hash = hash;
-    if constexpr (inline_keys) {
-      s.w0 = prefix;
-      s.w1 = word != 0 ? word : arena_entry(key);
-    } else if constexpr (string_keys) {
-      s.prefix_ = prefix;
-      s.k = CopyKeys ? arena_.copy(key) : key;
-    } else {
-      s.k = key;
-    }
-    s.value = value;
-    ++size_;
+    upsert(
+        hash, [&](const Slot& s) { return same_key(s, key, prefix, word); },
+        [&](Slot& s) {
+          if constexpr (inline_keys) {
+            s.w0 = prefix;
+            s.w1 = word != 0 ? word : arena_entry(key);
+          } else if constexpr (string_keys) {
+            s.prefix_ = prefix;
+            s.k = CopyKeys ? arena_.copy(key) : key;
+          } else {
+            s.k = key;
+          }
+        },
+        value, combine);
   }
 
   // add() for a key that fits its slot, given as its two words (InlineStringSlot::inline_words):
@@ -171,27 +157,13 @@ class CombineTable {
   template <class Combine>
   [[gnu::always_inline]] inline void add_inline(std::uint64_t hash, std::uint64_t w0, std::uint64_t w1, const V& value,
                                                 Combine&& combine) requires inline_keys {
-    std::size_t i = hash & mask_;
-    for (;;) {
-      Slot& s = slots_[i];
-      if (s.hash == hash && s.w0 == w0 && s.w1 == w1) {
-        s.value = combine(s.value, value);
-        return;
-      }
-      if (s.hash == 0) break;
-      i = (i + 1) & mask_;
-    }
-    if (size_ + 1 > (mask_ + 1) / 4 * 3) {
-      grow();
-      i = hash & mask_;
-      while (slots_[i].hash != 0) i = (i + 1) & mask_;
-    }
-    Slot& s = slots_[i];
-    s.hash = hash;
-    s.w0 = w0;
-    s.w1 = w1;
-    s.value = value;
-    ++size_;
+    upsert(
+        hash, [&](const Slot& s) { return s.w0 == w0 && s.w1 == w1; },
+        [&](Slot& s) {
+          s.w0 = w0;
+          s.w1 = w1;
+        },
+        value, combine);
   }
 
   // Starts loading the slot where `hash` would go, for an add() a little later.
@@ -250,6 +222,34 @@ class CombineTable {
   }
 
  private:
+  // The probe both adds share: folds `value` into the slot of `hash` whose key `matches`,
+  // or takes the first empty slot (growing first at three quarters full) and has `fill`
+  // write the key into it.
+  template <class Matches, class Fill, class Combine>
+  [[gnu::always_inline]] inline void upsert(std::uint64_t hash, Matches&& matches, Fill&& fill, const V& value,
+                                            Combine&& combine) {
+    std::size_t i = hash & mask_;
+    for (;;) {
+      Slot& s = slots_[i];
+      if (s.hash == hash && matches(s)) {
+        s.value = combine(s.value, value);
+        return;
+      }
+      if (s.hash == 0) break;
+      i = (i + 1) & mask_;
+    }
+    if (size_ + 1 > (mask_ + 1) / 4 * 3) {
+      grow();
+      i = hash & mask_;
+      while (slots_[i].hash != 0) i = (i + 1) & mask_;
+    }
+    Slot& s = slots_[i];
+    s.hash = hash;
+    fill(s);
+    s.value = value;
+    ++size_;
+  }
+
   static bool same_key(const Slot& s, View key, std::uint64_t prefix, [[maybe_unused]] std::uint64_t word) noexcept {
     if constexpr (inline_keys) {
       if (s.w0 != prefix) return false;
