@@ -50,17 +50,43 @@ TEST_CASE("a run set is read back as written") {
   CHECK(view.run(1).empty());
   const char* r = view.run(0).data();
   CHECK(run_record::hash(r) == 0x1234);
-  r += run_record::head_bytes(false);
+  r += run_record::untagged_head;
   CHECK(mapreduce::KeyTraits<std::string>::read(r) == "ab");
 }
 
-TEST_CASE("tagged records carry their hash, task and size before the key") {
+TEST_CASE("tagged records: a varint head of the body's size, and task marks") {
   char a[64];
-  const char* end = mapreduce::KeyTraits<std::string>::write(run_record::write_head(a, 5, 2, 5), "k");
-  CHECK(run_record::hash(a) == 5);
-  CHECK(run_record::task(a) == 2);
-  CHECK(run_record::body(a) == 5);
-  CHECK(end - a == static_cast<std::ptrdiff_t>(run_record::tagged_head + 4 + 1));
+  // A mark of task 2, then a record of a 1-byte key (4 + 1 bytes) and no value.
+  char* p = tagged_record::write_head(a, tagged_record::mark_word(2));
+  CHECK(p - a == 1);
+  const char* end = mapreduce::KeyTraits<std::string>::write(
+      tagged_record::write_head(p, tagged_record::record_word(5)), "k");
+  CHECK(end - a == 1 + 1 + 4 + 1);
+  std::uint64_t word = 0;
+  const char* next = tagged_record::read_head(a, end, word);
+  CHECK(tagged_record::is_mark(word));
+  CHECK(word >> 1 == 2);
+  next = tagged_record::read_head(next, end, word);
+  CHECK_FALSE(tagged_record::is_mark(word));
+  CHECK(word >> 1 == 5);
+  CHECK(end - next == 5);
+
+  // Heads of every length, read back with and without bounds.
+  for (const std::uint64_t body : {std::uint64_t{0}, std::uint64_t{63}, std::uint64_t{64}, std::uint64_t{8191},
+                                   std::uint64_t{8192}, std::uint64_t{1} << 20, std::uint64_t{UINT32_MAX}}) {
+    const std::uint64_t w = tagged_record::record_word(body);
+    char* const head_end = tagged_record::write_head(a, w);
+    CHECK(static_cast<std::size_t>(head_end - a) == tagged_record::head_bytes(w));
+    CHECK(tagged_record::head_bytes(w) <= tagged_record::max_head);
+    CHECK(tagged_record::read_head(a, head_end, word) == head_end);
+    CHECK(word == w);
+    CHECK(tagged_record::skip_head(a, word) == head_end);
+    CHECK(word == w);
+    if (head_end - a > 1) CHECK(tagged_record::read_head(a, head_end - 1, word) == nullptr);  // cut short
+  }
+  // More continuation bytes than any head has: refused, not read on.
+  std::memset(a, 0xff, sizeof a);
+  CHECK(tagged_record::read_head(a, a + sizeof a, word) == nullptr);
 }
 
 TEST_CASE("a run set whose header or offsets do not fit its segment is refused") {

@@ -201,11 +201,23 @@ TEST_CASE("a run whose records do not fit it is refused, not read past") {
   CHECK_NOTHROW(group(run));
   CHECK_THROWS_WITH(group(run.substr(0, run.size() - 1)), Catch::Contains("corrupt map run"));
   CHECK_THROWS_WITH(group(run.substr(0, 10)), Catch::Contains("corrupt map run"));
-  // A body that claims more than the run holds.
-  std::vector<char> bad(run.begin(), run.end());
-  const std::uint32_t huge = 1u << 30;
-  std::memcpy(bad.data() + mapreduce::detail::run_record::body_offset, &huge, 4);
-  CHECK_THROWS_WITH(group({bad.data(), bad.size()}), Catch::Contains("corrupt map run"));
+  // The run: a mark of task 0, then the records.
+  REQUIRE(run[0] == 1);
+  // A body that claims more than the run holds (a 5-byte head over the first record's 1).
+  std::string bad(run.substr(0, 1));
+  char head[mapreduce::detail::tagged_record::max_head];
+  const std::size_t head_bytes = static_cast<std::size_t>(
+      mapreduce::detail::tagged_record::write_head(head, mapreduce::detail::tagged_record::record_word(1u << 30)) -
+      head);
+  bad.append(head, head_bytes);
+  bad.append(run.substr(2));
+  CHECK_THROWS_WITH(group(bad), Catch::Contains("a record runs past the end of its run"));
+  // A record before any mark.
+  CHECK_THROWS_WITH(group(run.substr(1)), Catch::Contains("a record before any task mark"));
+  // A head cut short.
+  std::string cut(run.substr(0, 1));
+  cut.append(head, head_bytes - 1);
+  CHECK_THROWS_WITH(group(cut), Catch::Contains("head runs past the end"));
 }
 
 namespace {

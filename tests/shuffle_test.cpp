@@ -129,7 +129,7 @@ TEST_CASE("a job whose runs are four times its budget spills, with exactly the u
   const auto items = test::range(std::uint32_t(0), std::uint32_t(200));
   auto mapper = [](std::uint32_t i, auto& emit) {
     std::mt19937_64 rng(i);
-    for (int j = 0; j < 10000; ++j) emit(rng() % 200000, (std::uint64_t(i) << 20) | static_cast<std::uint64_t>(j));
+    for (int j = 0; j < 16000; ++j) emit(rng() % 200000, (std::uint64_t(i) << 20) | static_cast<std::uint64_t>(j));
   };
   auto reducer = mapreduce::per_key([](auto, auto v) { return digest(v).fold; });
   mapreduce::Pool unlimited({.workers = 2});
@@ -149,8 +149,8 @@ TEST_CASE("workers hold no more than the budget plus 64 MiB each, whatever the i
       {.workers = 2, .shm_budget = budget, .items_per_task = 1, .progress = [&](const mapreduce::Progress&) {
          peak = std::max(peak, children_pss_bytes());
        }});
-  // 10 M pairs, about 280 MB of runs: more than the bound, were they held in the workers.
-  const auto items = test::range(std::uint32_t(0), std::uint32_t(100));
+  // 20 M pairs, about 260 MB of runs: more than the bound, were they held in the workers.
+  const auto items = test::range(std::uint32_t(0), std::uint32_t(200));
   auto counts = pool.map_reduce<std::uint64_t, std::uint32_t>(
       items,
       [](std::uint32_t i, auto& emit) {
@@ -159,7 +159,7 @@ TEST_CASE("workers hold no more than the budget plus 64 MiB each, whatever the i
       mapreduce::per_key([](auto, auto v) { return std::uint64_t(v.size()); }));
   std::uint64_t total = 0;
   for (const auto& [k, n] : counts) total += n;
-  CHECK(total == 10000000);
+  CHECK(total == 20000000);
   const auto& stats = pool.last_stats();
   INFO("peak PSS of the workers " << (peak >> 20) << " MiB; " << ((stats.shared_bytes + stats.spilled_bytes) >> 20)
                                   << " MiB of runs");

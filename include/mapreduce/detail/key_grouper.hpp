@@ -2,7 +2,8 @@
 // Groups the records of one partition by key: the reduce side of a job without a combiner.
 // The map workers' runs of the partition are read in place (shared memory, or spill files),
 // and a 16-byte reference to each record is radix-sorted on (hash, task), so each key's
-// values come out together, in task order, and within a task in emit order.
+// values come out together, in task order, and within a task in emit order. The records
+// carry no hash (run_format.hpp): collect() hashes each key as it steps over the record.
 //
 // Memory is bounded: when the references of the whole partition would not fit in the share
 // given, the partition is done in hash ranges, each a scan of every run, so a reducer holds
@@ -71,18 +72,16 @@ class KeyGrouper {
       for (std::size_t i = 0; i < refs.size();) {
         // A block: the records whose hashes agree above the task bits (one key, nearly always).
         const std::uint64_t top = refs[i].key >> task_bits;
-        const std::uint64_t first_hash = run_record::hash(refs[i].at);
         const View first = key_of(refs[i].at);
         bool one_key = true;
         values.clear();
         std::size_t j = i;
         for (; j < refs.size() && (refs[j].key >> task_bits) == top; ++j) {
           if (j + ahead < refs.size()) __builtin_prefetch(refs[j + ahead].at);
-          const char* r = refs[j].at;
-          const char* const end = record_end(r);
-          const char* p = r + run_record::tagged_head;
+          const char* const end = record_end(refs[j].at);
+          const char* p = key_start(refs[j].at);
           const View key = read_key<K>(p, end, what);
-          if (run_record::hash(r) != first_hash || !KeyTraits<K>::equal(key, first)) {
+          if (!KeyTraits<K>::equal(key, first)) {
             one_key = false;
             break;
           }
@@ -105,34 +104,51 @@ class KeyGrouper {
  private:
   static constexpr ReadSite what = read_site<K, V>("map run", true);
 
-  // The end of a record that collect() checked lies inside its run.
+  // Where the key of a record that collect() checked starts, and where the record ends.
+  static const char* key_start(const char* record) noexcept {
+    std::uint64_t head;
+    return tagged_record::skip_head(record, head);
+  }
   static const char* record_end(const char* record) noexcept {
-    return record + run_record::tagged_head + run_record::body(record);
+    std::uint64_t head;
+    const char* const key = tagged_record::skip_head(record, head);
+    return key + (head >> 1);
   }
   static View key_of(const char* record) {
-    const char* p = record + run_record::tagged_head;
+    const char* p = key_start(record);
     return read_key<K>(p, record_end(record), what);
   }
 
-  // References to the records of hash range `range`, in run order. Checks every record's
-  // head and size against its run, so the reads that follow stay inside the segment, and
-  // the number of records against what the runs' headers said.
+  // References to the records of hash range `range`, in run order, each keyed on its key's
+  // hash and its task (the last mark before it). Checks every record's head, size and key
+  // against its run, so the reads that follow stay inside the segment, and the number of
+  // records against what the runs' headers said.
   void collect(std::uint32_t range, std::vector<RecordRef>& refs) const {
     constexpr std::uint64_t task_mask = (std::uint64_t(1) << task_bits) - 1;
+    constexpr std::uint64_t no_task = ~std::uint64_t(0);
     std::uint64_t records = 0;
     for (const std::string_view run : runs_) {
       const char* at = run.data();
       const char* const end = run.data() + run.size();
-      for (; at != end; ++records) {
-        if (static_cast<std::size_t>(end - at) < run_record::tagged_head ||
-            static_cast<std::size_t>(end - at) - run_record::tagged_head < run_record::body(at)) {
-          throw_corrupt(what, "a record runs past the end of its run");
+      std::uint64_t task = no_task;
+      while (at != end) {
+        std::uint64_t head;
+        const char* key = tagged_record::read_head(at, end, head);
+        if (key == nullptr) throw_corrupt(what, "a record's head runs past the end of its run");
+        if (tagged_record::is_mark(head)) {
+          task = head >> 1;
+          if (task > task_mask) throw_corrupt(what, fmt::format("task {} out of range", task));
+          at = key;
+          continue;
         }
-        const std::uint64_t hash = run_record::hash(at);
-        const std::uint32_t task = run_record::task(at);
-        if (task > task_mask) throw_corrupt(what, fmt::format("task {} out of range", task));
+        const std::uint64_t body = head >> 1;
+        if (body > static_cast<std::uint64_t>(end - key)) throw_corrupt(what, "a record runs past the end of its run");
+        if (task == no_task) throw_corrupt(what, "a record before any task mark");
+        const char* const record_end = key + body;
+        const std::uint64_t hash = KeyTraits<K>::hash(read_key<K>(key, record_end, what));
         if (ranges_ == 1 || range_of(hash) == range) refs.push_back(RecordRef{(hash & ~task_mask) | task, at});
-        at += run_record::tagged_head + run_record::body(at);
+        at = record_end;
+        ++records;
       }
     }
     if (records != records_) throw_corrupt(what, fmt::format("{} records where {} were written", records, records_));
@@ -159,9 +175,9 @@ class KeyGrouper {
     std::vector<Entry> entries;
     entries.reserve(block.size());
     for (const RecordRef& r : block) {
-      const char* p = r.at + run_record::tagged_head;
+      const char* p = key_start(r.at);
       const View key = read_key<K>(p, record_end(r.at), what);
-      entries.push_back(Entry{run_record::hash(r.at), key, p, record_end(r.at)});
+      entries.push_back(Entry{KeyTraits<K>::hash(key), key, p, record_end(r.at)});
     }
     std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
       if (a.hash != b.hash) return a.hash < b.hash;

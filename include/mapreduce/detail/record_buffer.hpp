@@ -32,7 +32,7 @@ class RecordBuffer {
   // `expected_bytes`: about what it will hold before a flush, so that its buffers need not
   // grow (and copy) on the way.
   explicit RecordBuffer(std::uint32_t partitions, std::size_t expected_bytes = 0)
-      : runs_(partitions), counts_(partitions, 0) {
+      : runs_(partitions), counts_(partitions, 0), marked_(partitions, no_task) {
     if (expected_bytes != 0) {
       for (ByteBuffer& run : runs_)
         run.reserve(expected_bytes / partitions + expected_bytes / (std::size_t(4) * partitions));
@@ -50,13 +50,22 @@ class RecordBuffer {
     if (body > UINT32_MAX) throw Error("a key and value of over 4 GiB cannot be shuffled");
     const std::uint32_t part = ranges_ != nullptr ? ranges_->partition(key)
                                                   : partition_of(hash, static_cast<std::uint32_t>(runs_.size()));
+    ByteBuffer& run = runs_[part];
+    if (marked_[part] != task_) [[unlikely]] {
+      // The partition's first record of this task since the last flush: mark the task.
+      const std::uint64_t mark = tagged_record::mark_word(task_);
+      tagged_record::write_head(run.extend(tagged_record::head_bytes(mark)), mark);
+      bytes_ += tagged_record::head_bytes(mark);
+      marked_[part] = task_;
+    }
     // The buffer keeps codec_slack bytes after the record: a user's write() that overruns
     // its size() a little is caught by write_key_value before it reaches memory not ours.
-    char* p = runs_[part].extend(run_record::tagged_head + body);
-    char* const start = run_record::write_head(p, hash, task_, static_cast<std::uint32_t>(body));
+    const std::uint64_t head = tagged_record::record_word(body);
+    const std::size_t head_bytes = body < 64 ? 1 : tagged_record::head_bytes(head);
+    char* const start = tagged_record::write_head(run.extend(head_bytes + body), head);
     write_key_value<K, V>(start, key, key_bytes, value, value_bytes);
     ++counts_[part];
-    bytes_ += run_record::tagged_head + body;
+    bytes_ += head_bytes + body;
   }
 
   [[nodiscard]] bool empty() const noexcept { return bytes_ == 0; }
@@ -85,6 +94,7 @@ class RecordBuffer {
       if (runs_[p].size() != 0) std::memcpy(base + offsets[p], runs_[p].data(), runs_[p].size());
       runs_[p].clear();
       counts_[p] = 0;
+      marked_[p] = no_task;
     }
     bytes_ = 0;
   }
@@ -97,9 +107,11 @@ class RecordBuffer {
   }
 
   std::vector<ByteBuffer> runs_;
+  static constexpr std::uint64_t no_task = ~std::uint64_t(0);
   std::vector<std::uint64_t> counts_;
+  std::vector<std::uint64_t> marked_;  // the task of each run's last mark, or no_task
   std::size_t bytes_ = 0;
-  std::uint32_t task_ = 0;
+  std::uint64_t task_ = 0;
   const KeyRanges<K>* ranges_ = nullptr;
 };
 

@@ -7,14 +7,18 @@
 // Run p holds the worker's records of partition p, contiguous:
 //
 //   untagged (a combining job):  [hash u64][key][value]
-//   tagged (no combiner):        [hash u64][task u32][body u32][key][value]
+//   tagged (no combiner):        [head varint][key][value], head = body << 1,
+//                                or a task mark [head varint], head = task << 1 | 1
 //
 // body is the bytes of key and value, so a reader can step over a record without decoding
-// its value.
+// its value. In a tagged run, each record belongs to the task of the last mark before it,
+// and every run starts with a mark: reducers hand each key's values over in task order.
+// Tagged records carry no hash: every pair of a job without a combiner crosses shared
+// memory, and a reducer rehashes a key it reads anyway for less than the page faults and
+// copies of 8 more bytes a pair cost (a word's record is 16 bytes, not 31).
 // Offsets are from the start of the segment. Reducers read run p of every run set in place.
-// Records are tagged with their task in jobs without a combiner, so reducers can hand each
-// key's values over in task order. Runs are in no particular order: a reducer groups a
-// partition's tagged records with one radix sort (key_grouper.hpp).
+// Runs are in no particular order: a reducer groups a partition's tagged records with one
+// radix sort (key_grouper.hpp).
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -28,7 +32,7 @@
 
 namespace mapreduce::detail {
 
-inline constexpr std::uint64_t run_set_magic = 0x324e55525250414dULL;  // "MAPRRUN2"
+inline constexpr std::uint64_t run_set_magic = 0x334e55525250414dULL;  // "MAPRRUN3"
 
 struct RunSetHeader {
   std::uint64_t magic;
@@ -36,44 +40,69 @@ struct RunSetHeader {
   std::uint32_t tagged;  // records carry their task index (jobs without a combiner)
 };
 
-// The fixed head of one record, before its key.
+// The fixed head of an untagged record, before its key.
 namespace run_record {
-inline constexpr std::size_t hash_offset = 0;
-inline constexpr std::size_t task_offset = 8;
-inline constexpr std::size_t body_offset = 12;
 inline constexpr std::size_t untagged_head = 8;  // [hash]
-inline constexpr std::size_t tagged_head = 16;   // [hash][task][body]
-[[nodiscard]] constexpr std::size_t head_bytes(bool tagged) noexcept { return tagged ? tagged_head : untagged_head; }
 
 [[nodiscard]] inline std::uint64_t hash(const char* record) noexcept {
   std::uint64_t h;
-  std::memcpy(&h, record + hash_offset, sizeof(h));
+  std::memcpy(&h, record, sizeof(h));
   return h;
-}
-[[nodiscard]] inline std::uint32_t task(const char* record) noexcept {
-  std::uint32_t t;
-  std::memcpy(&t, record + task_offset, sizeof(t));
-  return t;
 }
 // Writes the head of an untagged record; returns where its key goes.
 inline char* write_head(char* out, std::uint64_t h) noexcept {
-  std::memcpy(out + hash_offset, &h, sizeof(h));
+  std::memcpy(out, &h, sizeof(h));
   return out + untagged_head;
 }
-[[nodiscard]] inline std::uint32_t body(const char* record) noexcept {
-  std::uint32_t b;
-  std::memcpy(&b, record + body_offset, sizeof(b));
-  return b;
-}
-// Writes the head of a tagged record whose key and value take `body` bytes; returns where
-// its key goes.
-inline char* write_head(char* out, std::uint64_t h, std::uint32_t t, std::uint32_t body) noexcept {
-  std::memcpy(out + hash_offset, &h, sizeof(h));
-  std::memcpy(out + task_offset, &t, sizeof(t));
-  std::memcpy(out + body_offset, &body, sizeof(body));
-  return out + tagged_head;
-}
 }  // namespace run_record
+
+// The head of a tagged record, or a task mark: a little-endian base-128 varint, one byte
+// for a record of under 64 bytes.
+namespace tagged_record {
+inline constexpr std::size_t max_head = 5;  // 35 bits: a body of up to 4 GiB, shifted
+inline constexpr std::uint64_t max_task = UINT32_MAX;
+
+[[nodiscard]] constexpr std::uint64_t record_word(std::uint64_t body) noexcept { return body << 1; }
+[[nodiscard]] constexpr std::uint64_t mark_word(std::uint64_t task) noexcept { return task << 1 | 1; }
+[[nodiscard]] constexpr std::size_t head_bytes(std::uint64_t word) noexcept {
+  std::size_t n = 1;
+  for (; word >= 0x80; word >>= 7) ++n;
+  return n;
+}
+// Writes a head; returns where the record's key goes.
+inline char* write_head(char* out, std::uint64_t word) noexcept {
+  for (; word >= 0x80; word >>= 7) *out++ = static_cast<char>((word & 0x7f) | 0x80);
+  *out++ = static_cast<char>(word);
+  return out;
+}
+// Reads the head at p, which lies before end, into word; returns where its record's key
+// starts, or nullptr when the head runs past end or past max_head bytes.
+[[nodiscard]] inline const char* read_head(const char* p, const char* end, std::uint64_t& word) noexcept {
+  const auto first = static_cast<unsigned char>(*p);
+  if (first < 0x80) [[likely]] {
+    word = first;
+    return p + 1;
+  }
+  word = 0;
+  for (unsigned shift = 0; shift < 7 * max_head; shift += 7) {
+    if (p == end) return nullptr;
+    const auto byte = static_cast<unsigned char>(*p++);
+    word |= std::uint64_t(byte & 0x7f) << shift;
+    if (byte < 0x80) return p;
+  }
+  return nullptr;
+}
+// The same, of a head read before (the reducer's second pass): no bounds.
+[[nodiscard]] inline const char* skip_head(const char* p, std::uint64_t& word) noexcept {
+  word = 0;
+  for (unsigned shift = 0;; shift += 7) {
+    const auto byte = static_cast<unsigned char>(*p++);
+    word |= std::uint64_t(byte & 0x7f) << shift;
+    if (byte < 0x80) return p;
+  }
+}
+[[nodiscard]] constexpr bool is_mark(std::uint64_t word) noexcept { return (word & 1) != 0; }
+}  // namespace tagged_record
 
 [[nodiscard]] inline std::size_t run_set_header_bytes(std::uint32_t partitions) noexcept {
   return sizeof(RunSetHeader) + (2 * std::size_t(partitions) + 1) * sizeof(std::uint64_t);

@@ -69,8 +69,13 @@ class SampleWork final : public PhaseWork {
     std::vector<View> emitted;
     emitted.reserve(static_cast<std::size_t>(records.count(0)));
     for (const char* r = run.data(); r != run.data() + run.size();) {
-      const char* const end = r + run_record::tagged_head + run_record::body(r);
-      const char* k = r + run_record::tagged_head;
+      std::uint64_t head;
+      const char* k = tagged_record::skip_head(r, head);  // this worker's own buffer: no bounds
+      if (tagged_record::is_mark(head)) {
+        r = k;
+        continue;
+      }
+      const char* const end = k + (head >> 1);
       emitted.push_back(read_key<K>(k, end, what));
       r = end;
     }
