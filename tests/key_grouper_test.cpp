@@ -14,6 +14,7 @@
 
 #include <catch2/catch.hpp>
 #include <mapreduce/detail/key_grouper.hpp>
+#include <mapreduce/detail/radix_sort.hpp>
 #include <mapreduce/detail/record_buffer.hpp>
 
 #include "colliding_key.hpp"
@@ -29,6 +30,29 @@ using mapreduce::detail::RunSetView;
 using test::Colliding;
 
 }  // namespace
+
+// A value with no default constructor: the grouper places its records, not its values.
+namespace test {
+struct NoDefault {
+  explicit NoDefault(std::uint64_t x) : v(x) {}
+  std::uint64_t v;
+};
+}  // namespace test
+
+template <>
+struct mapreduce::Codec<test::NoDefault> {
+  static std::size_t size(const test::NoDefault&) noexcept { return 8; }
+  static char* write(char* out, const test::NoDefault& v) noexcept {
+    std::memcpy(out, &v.v, 8);
+    return out + 8;
+  }
+  static test::NoDefault read(const char*& in) noexcept {
+    std::uint64_t x;
+    std::memcpy(&x, in, 8);
+    in += 8;
+    return test::NoDefault(x);
+  }
+};
 
 namespace {
 
@@ -70,12 +94,15 @@ std::vector<Emit> random_emits(std::uint64_t seed, std::size_t n, std::uint32_t 
 
 // Runs the shuffle in memory: task t goes to buffer order[t] % workers, the buffers are
 // flushed as run sets, and each partition is grouped with `memory` bytes of references.
-template <class K>
+std::uint64_t number_of(std::uint64_t v) { return v; }
+std::uint64_t number_of(const test::NoDefault& v) { return v.v; }
+
+template <class K, class V = std::uint64_t>
 std::map<std::string, std::vector<std::uint64_t>> shuffle(const std::vector<Emit>& emits,
                                                           const std::vector<std::uint32_t>& task_order,
                                                           unsigned workers, std::uint32_t partitions,
                                                           std::size_t memory, std::uint32_t* ranges_seen = nullptr) {
-  std::vector<RecordBuffer<K, std::uint64_t>> buffers;
+  std::vector<RecordBuffer<K, V>> buffers;
   for (unsigned w = 0; w < workers; ++w) buffers.emplace_back(partitions);
   std::vector<std::vector<char>> segments;
   // Tasks run in `task_order`; a worker flushes after every third task it runs.
@@ -85,7 +112,7 @@ std::map<std::string, std::vector<std::uint64_t>> shuffle(const std::vector<Emit
     const unsigned w = static_cast<unsigned>(i % workers);
     buffers[w].set_task(t);
     for (const Emit& e : emits) {
-      if (e.task == t) buffers[w].add(mapreduce::KeyTraits<K>::hash(e.key), e.key, e.value);
+      if (e.task == t) buffers[w].add(mapreduce::KeyTraits<K>::hash(e.key), e.key, V(e.value));
     }
     if (++ran[w] % 3 == 0 && !buffers[w].empty()) {
       segments.emplace_back(buffers[w].run_set_bytes());
@@ -99,7 +126,7 @@ std::map<std::string, std::vector<std::uint64_t>> shuffle(const std::vector<Emit
   }
   std::map<std::string, std::vector<std::uint64_t>> out;
   std::string previous_hash_key;
-  GroupBuffers group_buffers;
+  GroupBuffers<K, V> group_buffers;
   for (std::uint32_t p = 0; p < partitions; ++p) {
     std::vector<std::string_view> runs;
     std::uint64_t records = 0;
@@ -109,12 +136,12 @@ std::map<std::string, std::vector<std::uint64_t>> shuffle(const std::vector<Emit
       runs.push_back(view.run(p));
       records += view.count(p);
     }
-    KeyGrouper<K, std::uint64_t> grouper(runs, partitions, records, memory);
-    if (ranges_seen != nullptr) *ranges_seen = std::max(*ranges_seen, grouper.ranges());
-    grouper.for_each_group(group_buffers, [&](std::string_view key, std::span<const std::uint64_t> values) {
+    KeyGrouper<K, V> grouper(runs, partitions, records, memory);
+    grouper.for_each_group(group_buffers, [&](std::string_view key, std::span<const V> values) {
       REQUIRE(out.count(std::string(key)) == 0);  // each key once
-      out[std::string(key)].assign(values.begin(), values.end());
+      for (const V& v : values) out[std::string(key)].push_back(number_of(v));
     });
+    if (ranges_seen != nullptr) *ranges_seen = std::max(*ranges_seen, grouper.ranges());
   }
   return out;
 }
@@ -173,9 +200,28 @@ TEST_CASE("a partition larger than the memory given is grouped in hash ranges, w
   const auto emits = random_emits(2, 30000, 20);
   const auto expected = reference(emits);
   std::uint32_t ranges = 0;
-  // 30000 records of 32 bytes of references in 3 partitions, in 64 KiB at a time.
+  // 30000 records, 12 bytes each of ids and values, in 3 partitions, in 64 KiB at a time.
   CHECK(shuffle<std::string>(emits, in_order(20), 2, 3, 64 << 10, &ranges) == expected);
   CHECK(ranges >= 4);
+}
+
+TEST_CASE("a range with more distinct keys than its share is split again as it is read") {
+  std::vector<Emit> emits;
+  for (std::uint32_t i = 0; i < 20000; ++i)
+    emits.push_back(Emit{i / 1000, "key " + std::to_string(i * 7919 % 20000), i});
+  const auto expected = reference(emits);
+  std::uint32_t ranges = 0;
+  // 64 KiB: the values alone would take 5 ranges; 20000 distinct keys take more.
+  CHECK(shuffle<std::string>(emits, in_order(20), 2, 1, 64 << 10, &ranges) == expected);
+  CHECK(ranges >= 16);
+}
+
+TEST_CASE("a value type with no default constructor is grouped in the same order") {
+  const auto emits = random_emits(4, 20000, 40);
+  CHECK(shuffle<std::string, test::NoDefault>(emits, in_order(40), 2, 7, std::size_t(1) << 30) == reference(emits));
+  std::uint32_t ranges = 0;
+  CHECK(shuffle<std::string, test::NoDefault>(emits, in_order(40), 3, 2, 64 << 10, &ranges) == reference(emits));
+  CHECK(ranges >= 2);
 }
 
 TEST_CASE("keys that all share one hash are still grouped exactly") {
@@ -193,7 +239,7 @@ TEST_CASE("a run whose records do not fit it is refused, not read past") {
   std::vector<char> seg(buffer.run_set_bytes());
   buffer.write_run_set(seg.data());
   const RunSetView view(seg.data(), seg.size());
-  GroupBuffers b;
+  GroupBuffers<std::string, std::uint64_t> b;
   auto group = [&](std::string_view run) {
     KeyGrouper<std::string, std::uint64_t>({run}, 1, 2, 1 << 20).for_each_group(b, [](auto, auto) {});
   };

@@ -1,19 +1,34 @@
 #pragma once
 // Groups the records of one partition by key: the reduce side of a job without a combiner.
-// The map workers' runs of the partition are read in place (shared memory, or spill files),
-// and a 16-byte reference to each record is radix-sorted on (hash, task), so each key's
-// values come out together, in task order, and within a task in emit order. The records
-// carry no hash (run_format.hpp): collect() hashes each key as it steps over the record.
+// The map workers' runs of the partition are read in place (shared memory, or spill files)
+// in two sequential passes, and nothing is sorted but the distinct keys:
 //
-// Memory is bounded: when the references of the whole partition would not fit in the share
-// given, the partition is done in hash ranges, each a scan of every run, so a reducer holds
-// the references of one range at a time. (The values of one key are handed over as one span,
-// so a single key's values are held whatever the share.) Pure logic over memory.
+//   1. every record's key is hashed (records carry no hash: run_format.hpp) and looked up
+//      in a small open-addressing table of the partition's distinct keys, which gives it
+//      an id (4 bytes a record) and counts it; the task marks cut the runs into segments;
+//   2. the segments are put in task order (stably: a task's records in one worker's runs
+//      stay in run order), and each record's value is read and placed at its key's next
+//      place in one array of values, counted out from the counts of pass 1.
+//
+// Each key's values then lie together in task order, and within a task in emit order,
+// whichever worker ran which task. Keys are handed over in (hash, key) order.
+//
+// Measured against a radix sort of 16-byte references to every record (then a walk back
+// through them to each record, in sorted order): on 256 MiB of text with 346 k distinct
+// words, 2 workers, the reduce phase went from 0.65 s to 0.51 s; see docs/design.md.
+//
+// Memory is bounded: ids, values and keys together stay within the share given. When a
+// partition's would not fit, it is done in hash ranges, each a pass over every run, so a
+// reducer holds one range's values and keys at a time; a range that proves to hold more
+// distinct keys than its share allows is split again as it is read. (The values of one key
+// are handed over as one span, so a single key's values are held whatever the share.)
+// Pure logic over memory.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -21,111 +36,132 @@
 
 #include "mapreduce/codec.hpp"
 #include "mapreduce/detail/codec_guard.hpp"
-#include "mapreduce/detail/radix_sort.hpp"
 #include "mapreduce/detail/run_format.hpp"
 #include "mapreduce/error.hpp"
 #include "mapreduce/key.hpp"
 
 namespace mapreduce::detail {
 
-// The sort's buffers, kept by a worker from one partition to the next: allocating them anew
-// for each would fault in, and zero, every page again.
+// The grouper's buffers, kept by a worker from one partition to the next: allocating them
+// anew for each would fault in, and zero, every page again.
+template <class K, class V>
 struct GroupBuffers {
-  std::vector<RecordRef> refs;
-  std::vector<RecordRef> scratch;
+  using View = typename KeyTraits<K>::view;
+  // A distinct key of the range: its first record's key, its hash, how many records it
+  // has, and where its values start.
+  struct Key {
+    View key;
+    std::uint64_t hash;
+    std::uint64_t count;
+    std::uint64_t start;
+  };
+  struct Slot {
+    std::uint64_t hash;
+    std::uint32_t id;  // empty_slot when empty
+  };
+  // The records of one run from one task mark to the next.
+  struct Segment {
+    std::uint64_t task;
+    std::uint64_t first;  // its first record's index in `ids`
+    const char* at;       // its first record
+  };
+  static constexpr std::uint32_t empty_slot = UINT32_MAX;
+
+  std::vector<std::uint32_t> ids;  // each record's key, in run order; other_range if outside
+  std::vector<Key> keys;
+  std::vector<Slot> table;
+  std::vector<Segment> segments;
+  std::vector<std::uint32_t> order;  // the keys in (hash, key) order
+  std::vector<V> values;             // each key's values, together
+  std::vector<const char*> records;  // instead, each key's records, for a V with no default
 };
 
 template <class K, class V>
 class KeyGrouper {
   using View = typename KeyTraits<K>::view;
+  using Buffers = GroupBuffers<K, V>;
 
  public:
-  // The sort key of a record: the top bits of its hash, then its task in the low bits.
-  static constexpr int task_bits = 31;
-  static constexpr std::size_t bytes_per_record = 2 * sizeof(RecordRef);  // references and sort scratch
+  // What the grouper holds per record of the range at hand (and 4 bytes per record of the
+  // partition), and per distinct key of the range.
+  // Values are read once, straight into their place, when a V can be made first and
+  // assigned; otherwise each key's records are placed, and read when the key is handed over.
+  static constexpr bool placed_in_array = std::is_default_constructible_v<V> && std::is_move_assignable_v<V>;
+  static constexpr std::size_t bytes_per_value = placed_in_array ? sizeof(V) : sizeof(const char*);
+  static constexpr std::size_t bytes_per_key = sizeof(typename Buffers::Key) + 2 * sizeof(typename Buffers::Slot) +
+                                               sizeof(std::uint32_t);
 
   // `runs`: the tagged runs of one partition of `partitions`, one per run set, `records` in
-  // all; `memory`: the bytes of references this may hold at once.
+  // all; `memory`: the bytes this may hold at once.
   KeyGrouper(std::vector<std::string_view> runs, std::uint32_t partitions, std::uint64_t records, std::size_t memory)
-      : runs_(std::move(runs)), partitions_(partitions), records_(records) {
-    const std::uint64_t need = records * bytes_per_record;
+      : runs_(std::move(runs)), partitions_(partitions), records_(records), memory_(std::max<std::size_t>(memory, 1)) {
+    // The ids cover every record whatever the range; values, those of one range.
+    const std::uint64_t ids = records * sizeof(std::uint32_t);
+    const std::uint64_t room = std::max<std::uint64_t>(memory_ > ids ? memory_ - ids : 0, memory_ / 2);
     ranges_ = static_cast<std::uint32_t>(
-        std::clamp<std::uint64_t>((need + memory - 1) / std::max<std::size_t>(memory, 1), 1, std::uint64_t(1) << 16));
+        std::clamp<std::uint64_t>((records * bytes_per_value + room - 1) / room, 1, max_ranges));
+    range_memory_ = room;
   }
 
-  // How many scans of the runs for_each_group makes.
+  // How many ranges the partition is done in (after for_each_group, including the splits
+  // it made as it read).
   [[nodiscard]] std::uint32_t ranges() const noexcept { return ranges_; }
 
   // Calls f(key, values) for every key, in (hash, key) order, with its values in task order
   // and, within a task, in emit order: the same whichever worker ran which task.
   template <class F>
-  void for_each_group(GroupBuffers& buffers, F&& f) {
-    std::vector<RecordRef>& refs = buffers.refs;
-    std::vector<RecordRef>& scratch = buffers.scratch;
-    std::vector<V> values;
-    for (std::uint32_t range = 0; range < ranges_; ++range) {
-      refs.clear();
-      refs.reserve(static_cast<std::size_t>(records_ / ranges_ + records_ / (std::uint64_t(ranges_) * 16) + 1024));
-      collect(range, refs);
-      sort_by_key(refs, scratch, task_bits);
-      constexpr std::size_t ahead = 32;  // records are read in a new order: fetch ahead
-      for (std::size_t i = 0; i < refs.size();) {
-        // A block: the records whose hashes agree above the task bits (one key, nearly always).
-        const std::uint64_t top = refs[i].key >> task_bits;
-        const View first = key_of(refs[i].at);
-        bool one_key = true;
-        values.clear();
-        std::size_t j = i;
-        for (; j < refs.size() && (refs[j].key >> task_bits) == top; ++j) {
-          if (j + ahead < refs.size()) __builtin_prefetch(refs[j + ahead].at);
-          const char* const end = record_end(refs[j].at);
-          const char* p = key_start(refs[j].at);
-          const View key = read_key<K>(p, end, what);
-          if (!KeyTraits<K>::equal(key, first)) {
-            one_key = false;
-            break;
-          }
-          const char* const value = p;
-          values.push_back(read_value<V>(p, end, what));
-          check_value_end<V>(value, p, end, what);
-        }
-        if (one_key) {
-          f(first, std::span<const V>(values));
-        } else {
-          for (j = i; j < refs.size() && (refs[j].key >> task_bits) == top; ++j) {
-          }
-          group_colliding(std::span<const RecordRef>(refs.data() + i, j - i), f);
-        }
-        i = j;
+  void for_each_group(Buffers& buffers, F&& f) {
+    for (std::uint32_t range = 0; range < ranges_;) {
+      if (!collect(range, buffers)) {
+        // Too many distinct keys for one range: split every range not yet done in two.
+        ranges_ *= 2;
+        range *= 2;
+        continue;
       }
+      place_values(buffers);
+      order_keys(buffers);
+      for (const std::uint32_t id : buffers.order) {
+        const typename Buffers::Key& k = buffers.keys[id];
+        if constexpr (placed_in_array) {
+          f(k.key, std::span<const V>(buffers.values.data() + k.start, static_cast<std::size_t>(k.count)));
+        } else {
+          // A V that cannot be made empty first: read from its records, in the order placed.
+          buffers.values.clear();
+          for (std::uint64_t i = k.start; i != k.start + k.count; ++i) {
+            const char* at = buffers.records[static_cast<std::size_t>(i)];
+            std::uint64_t head;
+            const char* p = tagged_record::skip_head(at, head);
+            const char* const end = p + (head >> 1);
+            (void)read_key<K>(p, end, what);
+            const char* const value = p;
+            buffers.values.push_back(read_value<V>(p, end, what));
+            check_value_end<V>(value, p, end, what);
+          }
+          f(k.key, std::span<const V>(buffers.values));
+        }
+      }
+      ++range;
     }
   }
 
  private:
   static constexpr ReadSite what = read_site<K, V>("map run", true);
+  static constexpr std::uint32_t other_range = UINT32_MAX;
+  static constexpr std::uint64_t max_ranges = std::uint64_t(1) << 16;
 
-  // Where the key of a record that collect() checked starts, and where the record ends.
-  static const char* key_start(const char* record) noexcept {
-    std::uint64_t head;
-    return tagged_record::skip_head(record, head);
-  }
-  static const char* record_end(const char* record) noexcept {
-    std::uint64_t head;
-    const char* const key = tagged_record::skip_head(record, head);
-    return key + (head >> 1);
-  }
-  static View key_of(const char* record) {
-    const char* p = key_start(record);
-    return read_key<K>(p, record_end(record), what);
-  }
-
-  // References to the records of hash range `range`, in run order, each keyed on its key's
-  // hash and its task (the last mark before it). Checks every record's head, size and key
-  // against its run, so the reads that follow stay inside the segment, and the number of
-  // records against what the runs' headers said.
-  void collect(std::uint32_t range, std::vector<RecordRef>& refs) const {
-    constexpr std::uint64_t task_mask = (std::uint64_t(1) << task_bits) - 1;
+  // Pass 1: the ids of the records of hash range `range`, the distinct keys with their
+  // counts, and the segments. Checks every record's head, size and key against its run, so
+  // pass 2 stays inside the segment, and the number of records against what the runs'
+  // headers said. Returns false, having stopped early, when the range holds more distinct
+  // keys than its share and could be split further.
+  bool collect(std::uint32_t range, Buffers& b) {
     constexpr std::uint64_t no_task = ~std::uint64_t(0);
+    b.ids.clear();
+    b.keys.clear();
+    b.segments.clear();
+    b.table.assign(std::max<std::size_t>(b.table.size(), 1024), typename Buffers::Slot{0, Buffers::empty_slot});
+    const std::uint64_t max_keys = ranges_ < max_ranges ? std::max<std::uint64_t>(range_memory_ / bytes_per_key, 1024)
+                                                        : ~std::uint64_t(0);
     std::uint64_t records = 0;
     for (const std::string_view run : runs_) {
       const char* at = run.data();
@@ -137,7 +173,8 @@ class KeyGrouper {
         if (key == nullptr) throw_corrupt(what, "a record's head runs past the end of its run");
         if (tagged_record::is_mark(head)) {
           task = head >> 1;
-          if (task > task_mask) throw_corrupt(what, fmt::format("task {} out of range", task));
+          if (task > tagged_record::max_task) throw_corrupt(what, fmt::format("task {} out of range", task));
+          b.segments.push_back(typename Buffers::Segment{task, b.ids.size(), key});
           at = key;
           continue;
         }
@@ -145,13 +182,111 @@ class KeyGrouper {
         if (body > static_cast<std::uint64_t>(end - key)) throw_corrupt(what, "a record runs past the end of its run");
         if (task == no_task) throw_corrupt(what, "a record before any task mark");
         const char* const record_end = key + body;
-        const std::uint64_t hash = KeyTraits<K>::hash(read_key<K>(key, record_end, what));
-        if (ranges_ == 1 || range_of(hash) == range) refs.push_back(RecordRef{(hash & ~task_mask) | task, at});
+        const View k = read_key<K>(key, record_end, what);
+        const std::uint64_t hash = KeyTraits<K>::hash(k);
+        if (ranges_ == 1 || range_of(hash) == range) {
+          b.ids.push_back(id_of(b, hash, k));
+          if (b.keys.size() > max_keys) return false;
+        } else {
+          b.ids.push_back(other_range);
+        }
         at = record_end;
         ++records;
       }
     }
     if (records != records_) throw_corrupt(what, fmt::format("{} records where {} were written", records, records_));
+    return true;
+  }
+
+  // The id of key k, added (with a count of 0) when it is new; counts the record.
+  std::uint32_t id_of(Buffers& b, std::uint64_t hash, const View& k) {
+    if ((b.keys.size() + 1) * 4 > b.table.size() * 3) grow(b);
+    const std::size_t mask = b.table.size() - 1;
+    for (std::size_t i = static_cast<std::size_t>(hash) & mask;; i = (i + 1) & mask) {
+      typename Buffers::Slot& s = b.table[i];
+      if (s.id == Buffers::empty_slot) {
+        if (b.keys.size() >= Buffers::empty_slot) throw Error("over 4 G distinct keys in one partition");
+        s = typename Buffers::Slot{hash, static_cast<std::uint32_t>(b.keys.size())};
+        b.keys.push_back(typename Buffers::Key{k, hash, 1, 0});
+        return s.id;
+      }
+      if (s.hash == hash && KeyTraits<K>::equal(b.keys[s.id].key, k)) {
+        ++b.keys[s.id].count;
+        return s.id;
+      }
+    }
+  }
+
+  // Twice the slots, placed again from their stored hashes.
+  static void grow(Buffers& b) {
+    std::vector<typename Buffers::Slot> bigger(b.table.size() * 2, typename Buffers::Slot{0, Buffers::empty_slot});
+    const std::size_t mask = bigger.size() - 1;
+    for (const typename Buffers::Slot& s : b.table) {
+      if (s.id == Buffers::empty_slot) continue;
+      std::size_t i = static_cast<std::size_t>(s.hash) & mask;
+      while (bigger[i].id != Buffers::empty_slot) i = (i + 1) & mask;
+      bigger[i] = s;
+    }
+    b.table.swap(bigger);
+  }
+
+  // Pass 2: each key's values, in task order, at keys[id].start onwards in `values`.
+  void place_values(Buffers& b) {
+    std::uint64_t in_range = 0;
+    for (typename Buffers::Key& k : b.keys) {
+      k.start = in_range;
+      in_range += k.count;
+    }
+    if constexpr (placed_in_array) {
+      b.values.resize(static_cast<std::size_t>(in_range));
+    } else {
+      b.records.resize(static_cast<std::size_t>(in_range));
+    }
+    // The records of segment i are ids [first_i, first_{i+1}); their ends, before sorting.
+    std::vector<std::uint64_t> ends(b.segments.size());
+    for (std::size_t i = 0; i < b.segments.size(); ++i) {
+      ends[i] = i + 1 < b.segments.size() ? b.segments[i + 1].first : b.ids.size();
+    }
+    std::vector<std::uint32_t> by_task(b.segments.size());
+    for (std::uint32_t i = 0; i < by_task.size(); ++i) by_task[i] = i;
+    std::stable_sort(by_task.begin(), by_task.end(),
+                     [&](std::uint32_t x, std::uint32_t y) { return b.segments[x].task < b.segments[y].task; });
+    // keys[id].start moves along as values are placed; put back after.
+    for (const std::uint32_t s : by_task) {
+      const char* at = b.segments[s].at;
+      for (std::uint64_t r = b.segments[s].first; r != ends[s]; ++r) {
+        std::uint64_t head;
+        const char* p = tagged_record::skip_head(at, head);  // checked in pass 1; no mark within
+        const char* const end = p + (head >> 1);
+        const std::uint32_t id = b.ids[static_cast<std::size_t>(r)];
+        if (id != other_range) {
+          const auto place = static_cast<std::size_t>(b.keys[id].start++);
+          if constexpr (placed_in_array) {
+            (void)read_key<K>(p, end, what);
+            const char* const value = p;
+            b.values[place] = read_value<V>(p, end, what);
+            check_value_end<V>(value, p, end, what);
+          } else {
+            b.records[place] = at;
+          }
+        }
+        at = end;
+      }
+    }
+    for (typename Buffers::Key& k : b.keys) k.start -= k.count;
+  }
+
+  // The range's keys in (hash, key) order: an order that does not depend on which worker ran
+  // which task, and a sorted job's partitions are then sorted by key from it.
+  static void order_keys(Buffers& b) {
+    b.order.resize(b.keys.size());
+    for (std::uint32_t i = 0; i < b.order.size(); ++i) b.order[i] = i;
+    std::sort(b.order.begin(), b.order.end(), [&](std::uint32_t x, std::uint32_t y) {
+      const typename Buffers::Key& a = b.keys[x];
+      const typename Buffers::Key& c = b.keys[y];
+      if (a.hash != c.hash) return a.hash < c.hash;
+      return KeyTraits<K>::less(a.key, c.key);
+    });
   }
 
   // Which of the ranges a hash falls in: the hash's place within its partition, scaled. It
@@ -161,47 +296,11 @@ class KeyGrouper {
     return static_cast<std::uint32_t>((within * ranges_) >> 32);
   }
 
-  // Records of several keys whose hashes agree above the task bits (rare, or a KeyTraits with
-  // a weak hash): put in (hash, key) order by a stable sort, which keeps each key's values in
-  // their order, then grouped.
-  template <class F>
-  void group_colliding(std::span<const RecordRef> block, F& f) {
-    struct Entry {
-      std::uint64_t hash;
-      View key;
-      const char* value;
-      const char* end;
-    };
-    std::vector<Entry> entries;
-    entries.reserve(block.size());
-    for (const RecordRef& r : block) {
-      const char* p = key_start(r.at);
-      const View key = read_key<K>(p, record_end(r.at), what);
-      entries.push_back(Entry{KeyTraits<K>::hash(key), key, p, record_end(r.at)});
-    }
-    std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-      if (a.hash != b.hash) return a.hash < b.hash;
-      return !KeyTraits<K>::equal(a.key, b.key) && KeyTraits<K>::less(a.key, b.key);
-    });
-    std::vector<V> values;
-    for (std::size_t i = 0; i < entries.size();) {
-      std::size_t j = i;
-      values.clear();
-      for (; j < entries.size() && entries[j].hash == entries[i].hash &&
-             KeyTraits<K>::equal(entries[j].key, entries[i].key);
-           ++j) {
-        const char* p = entries[j].value;
-        values.push_back(read_value<V>(p, entries[j].end, what));
-        check_value_end<V>(entries[j].value, p, entries[j].end, what);
-      }
-      f(entries[i].key, std::span<const V>(values));
-      i = j;
-    }
-  }
-
   std::vector<std::string_view> runs_;
   std::uint32_t partitions_;
   std::uint64_t records_;
+  std::size_t memory_;
+  std::uint64_t range_memory_ = 0;
   std::uint32_t ranges_ = 1;
 };
 

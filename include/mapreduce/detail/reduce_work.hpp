@@ -1,7 +1,7 @@
 #pragma once
 // The reduce phase's work: each partition reduced from every worker's run in place, with a
-// hash table when the reducer combines, or a merge of the sorted runs when it takes every
-// value of a key; written as a reduced partition (pairs_format.hpp). And the parent's gather.
+// hash table when the reducer combines, or grouped by key (key_grouper.hpp) when it takes
+// every value of a key; written as a reduced partition (pairs_format.hpp). And the parent's gather.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -201,7 +201,7 @@ class ReduceWork final : public PhaseWork {
   const std::vector<std::uint32_t>* partitions_;
   std::size_t group_memory_;
   ReduceTarget output_;
-  GroupBuffers group_buffers_;
+  GroupBuffers<K, V> group_buffers_;
   std::vector<SharedSegment> segments_;
   std::vector<RunSetView> views_;
 };
