@@ -1,6 +1,9 @@
 // The shuffle of jobs without a combiner, without processes: map buffers written as run sets
 // (record_buffer.hpp), the radix sort (radix_sort.hpp), and each partition grouped by key
 // (key_grouper.hpp), against a reference made here.
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -222,6 +225,41 @@ TEST_CASE("a value type with no default constructor is grouped in the same order
   std::uint32_t ranges = 0;
   CHECK(shuffle<std::string, test::NoDefault>(emits, in_order(40), 3, 2, 64 << 10, &ranges) == reference(emits));
   CHECK(ranges >= 2);
+}
+
+TEST_CASE("keys that end where a page ends, before an unreadable one, are copied in bounds and whole") {
+  // A word's record copies 16 bytes at once: never from past the key's page, and only the
+  // key's own bytes reach the record.
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  void* mem = ::mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(mem != MAP_FAILED);
+  REQUIRE(::mprotect(static_cast<char*>(mem) + page, page, PROT_NONE) == 0);
+  char* const end = static_cast<char*>(mem) + page;
+  std::memset(mem, 'z', page);
+  RecordBuffer<std::string, std::uint64_t> buffer(3);
+  buffer.set_task(0);
+  std::map<std::string, std::vector<std::uint64_t>> expected;
+  for (std::uint64_t n = 0; n <= 40; ++n) {
+    std::memset(end - n, static_cast<int>('a' + n % 26), n);
+    const std::string_view key(end - n, n);
+    for (std::uint64_t v = 0; v < 3; ++v) {
+      buffer.add(mapreduce::KeyTraits<std::string>::hash(key), key, n * 10 + v);
+      expected[std::string(key)].push_back(n * 10 + v);
+    }
+  }
+  std::vector<char> seg(buffer.run_set_bytes());
+  buffer.write_run_set(seg.data());
+  ::munmap(mem, 2 * page);
+  const RunSetView view(seg.data(), seg.size());
+  std::map<std::string, std::vector<std::uint64_t>> got;
+  GroupBuffers<std::string, std::uint64_t> b;
+  for (std::uint32_t p = 0; p < 3; ++p) {
+    KeyGrouper<std::string, std::uint64_t>({view.run(p)}, 3, view.count(p), 1 << 20)
+        .for_each_group(b, [&](std::string_view key, std::span<const std::uint64_t> values) {
+          got[std::string(key)].assign(values.begin(), values.end());
+        });
+  }
+  CHECK(got == expected);
 }
 
 TEST_CASE("keys that all share one hash are still grouped exactly") {

@@ -111,8 +111,9 @@ template <>
 struct Codec<std::string> {
   static constexpr bool trusted = true;
   static std::size_t size(std::string_view s) noexcept { return 4 + s.size(); }
-  static char* write(char* out, std::string_view s) {
-    if (s.size() > UINT32_MAX) throw Error("a string of over 4 GiB cannot be a key or value");
+  [[gnu::always_inline]] static char* write(char* out, std::string_view s) {
+    if (s.size() > UINT32_MAX) [[unlikely]]
+      throw Error("a string of over 4 GiB cannot be a key or value");
     const auto n = static_cast<std::uint32_t>(s.size());
     std::memcpy(out, &n, 4);
     if (n != 0) std::memcpy(out + 4, s.data(), n);  // an empty view may be null

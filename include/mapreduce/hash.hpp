@@ -96,7 +96,7 @@ inline constexpr std::uint64_t hash_end = 0xc9d08b2384761ed3ULL;
 namespace detail {
 // The first min(n, 8) bytes of p, zero-padded into a 64-bit word. One load when the 8
 // bytes stay inside p's page; string keys of up to 8 bytes (most words) are this word.
-inline std::uint64_t load_prefix(const char* p, std::size_t n) noexcept {
+[[gnu::always_inline]] inline std::uint64_t load_prefix(const char* p, std::size_t n) noexcept {
   if (n >= 8) return load_u64(p);
   if (n == 0) return 0;
   if (can_read_ahead(p, 8)) return load_u64_ahead(p) & (~std::uint64_t(0) >> (64 - 8 * n));
@@ -141,7 +141,7 @@ struct HashLanes {
 // A key of n > 8 bytes: its 16-byte blocks, the last one ending at the key's end (it may
 // overlap the one before, or, below 16 bytes, its two words overlap each other). The length
 // starts lane a, so that keys of equal bytes and different lengths part.
-inline std::uint64_t hash_long(const char* p, std::size_t n) noexcept {
+[[gnu::noinline]] inline std::uint64_t hash_long(const char* p, std::size_t n) noexcept {
   HashLanes lanes{hash_lane_a ^ n, hash_lane_b};
   for (std::size_t i = 0; i + 16 < n; i += 16) lanes.take(load_u64(p + i), load_u64(p + i + 8));
   lanes.take(load_u64(n < 16 ? p : p + n - 16), load_u64(p + n - 8));
@@ -152,7 +152,8 @@ inline std::uint64_t hash_long(const char* p, std::size_t n) noexcept {
 /// A 64-bit hash of `n` bytes; never 0 (the tables use 0 for an empty slot).
 /// Keys of up to 8 bytes are one zero-padded load and two multiplications; longer keys
 /// one multiplication's latency per 16 bytes, and one more.
-inline std::uint64_t hash_bytes(const void* data, std::size_t n) noexcept {
+// Always inlined: a word's hash is a few instructions, less than a call; longer keys call.
+[[gnu::always_inline]] inline std::uint64_t hash_bytes(const void* data, std::size_t n) noexcept {
   const char* p = static_cast<const char*>(data);
   if (n <= 8) return detail::hash_short(detail::load_prefix(p, n), n);
   return detail::hash_long(p, n);

@@ -23,8 +23,8 @@ template <>
 struct KeyTraits<std::string> {
   using view = std::string_view;         // what emit() takes and the reducer sees
   static constexpr bool trusted = true;  // the library's: no checks around it (codec_guard.hpp)
-  static std::uint64_t hash(view k) noexcept { return hash_bytes(k.data(), k.size()); }
-  static bool equal(view a, view b) noexcept {
+  [[gnu::always_inline]] static std::uint64_t hash(view k) noexcept { return hash_bytes(k.data(), k.size()); }
+  [[gnu::always_inline]] static bool equal(view a, view b) noexcept {
     if (a.size() != b.size()) return false;
     const std::size_t n = a.size();
     // Short keys (most words) compared inline, with two loads that may overlap, all within
@@ -37,7 +37,7 @@ struct KeyTraits<std::string> {
   }
   static bool less(view a, view b) noexcept { return a < b; }  // bytewise: char_traits<char> compares as unsigned
   static std::size_t size(view k) noexcept { return Codec<std::string>::size(k); }
-  static char* write(char* out, view k) { return Codec<std::string>::write(out, k); }
+  [[gnu::always_inline]] static char* write(char* out, view k) { return Codec<std::string>::write(out, k); }
   static view read(const char*& in) { return Codec<std::string>::read_view(in); }
   static std::string own(view k) { return std::string(k); }
 

@@ -291,8 +291,8 @@ class PaddedBytes {
 // Codec's write() that goes past what its size() said lands there, and is caught.
 class ByteBuffer {
  public:
-  // n more bytes at the end; returns where they start.
-  char* extend(std::size_t n) {
+  // n more bytes at the end; returns where they start. Inlined: it is on every emit's path.
+  [[gnu::always_inline]] inline char* extend(std::size_t n) {
     if (n + codec_slack > capacity_ - size_) grow(n);
     char* p = data_.get() + size_;
     size_ += n;
@@ -315,7 +315,7 @@ class ByteBuffer {
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
 
  private:
-  void grow(std::size_t n) {
+  [[gnu::noinline]] void grow(std::size_t n) {
     const std::size_t want = std::max({capacity_ * 2, size_ + n + codec_slack, std::size_t(1) << 16});
     auto bigger = std::make_unique_for_overwrite<char[]>(want);
     if (size_ != 0) std::memcpy(bigger.get(), data_.get(), size_);
