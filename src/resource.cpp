@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -135,6 +137,57 @@ SharedSegment SharedSegment::create_file(std::size_t bytes, const std::string& d
     throw Error(fmt::format("cannot spill {} bytes to {}: {}", bytes, dir, std::strerror(err)));
   }
   s.region_ = MappedRegion::map(s.fd_.get(), bytes, true, "spill file");
+  return s;
+}
+
+SharedSegment SharedSegment::create_written(std::size_t bytes, const std::vector<std::string_view>& pieces,
+                                            const std::string& dir) {
+  SharedSegment s;
+  if (dir.empty()) {
+    s.fd_.reset(::memfd_create("mapreduce-run", MFD_CLOEXEC));
+    if (!s.fd_) throw Error(fmt::format("cannot create a shared-memory segment: {}", std::strerror(errno)));
+  } else {
+    s.fd_ = create_spill_file(dir);
+    s.in_file_ = true;
+  }
+  const auto what = [&] {
+    return dir.empty() ? fmt::format("cannot write {} bytes of shared memory", bytes)
+                       : fmt::format("cannot spill {} bytes to {}", bytes, dir);
+  };
+  // The size first: what the pieces do not fill (a reader's slack) reads as zeros.
+  if (::ftruncate(s.fd_.get(), static_cast<off_t>(bytes)) != 0) {
+    throw Error(fmt::format("{}: {}", what(), std::strerror(errno)));
+  }
+  std::vector<::iovec> iov;
+  iov.reserve(pieces.size());
+  std::size_t total = 0;
+  for (const std::string_view piece : pieces) {
+    if (piece.empty()) continue;
+    iov.push_back(::iovec{const_cast<char*>(piece.data()), piece.size()});  // NOLINT: pwritev only reads
+    total += piece.size();
+  }
+  if (total > bytes) throw Error(fmt::format("{}: {} bytes to write into it", what(), total));
+  std::size_t first = 0;
+  off_t at = 0;
+  while (first < iov.size()) {
+    constexpr std::size_t max_iov = 1024;  // UIO_MAXIOV: Linux takes no more in one call
+    const int count = static_cast<int>(std::min<std::size_t>(iov.size() - first, max_iov));
+    const ::ssize_t n = ::pwritev(s.fd_.get(), iov.data() + first, count, at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw Error(fmt::format("{}: {}", what(), std::strerror(errno)));
+    if (n == 0) throw Error(fmt::format("{}: the write made no progress", what()));
+    at += n;
+    // Step over the pieces written whole; a piece written in part is cut to the rest.
+    for (auto left = static_cast<std::size_t>(n); left != 0;) {
+      ::iovec& v = iov[first];
+      const std::size_t step = std::min(left, v.iov_len);
+      v.iov_base = static_cast<char*>(v.iov_base) + step;
+      v.iov_len -= step;
+      left -= step;
+      if (v.iov_len == 0) ++first;
+    }
+  }
+  s.written_ = bytes;
   return s;
 }
 

@@ -181,6 +181,15 @@ SharedSegment WorkerLink::create_segment(std::size_t bytes) {
   throw JobError(std::string(m.body()));
 }
 
+SharedSegment WorkerLink::write_segment(std::size_t bytes, const std::vector<std::string_view>& pieces) {
+  if (!send_message(socket_, Kind::reserve, bytes, 0)) ::_exit(1);
+  Message m;
+  if (!recv_message(socket_, m, nullptr)) ::_exit(1);
+  if (m.h.kind == Kind::grant) return SharedSegment::create_written(bytes, pieces);
+  if (m.h.kind == Kind::spill) return SharedSegment::create_written(bytes, pieces, std::string(m.body()));
+  throw JobError(std::string(m.body()));
+}
+
 bool WorkerLink::publish_small(std::string_view data, std::uint64_t tag) {
   if (data.size() > max_message_text) return false;
   if (!send_message(socket_, Kind::small, tag, 0, data)) ::_exit(1);

@@ -20,6 +20,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -182,6 +183,39 @@ TEST_CASE("a spill segment lives in an unnamed file of its directory", "[resourc
   const SharedSegment reader = SharedSegment::open(passed.get());
   reader.populate(0, reader.size());  // paged in at once; the bytes are the same
   CHECK(std::string(reader.data(), reader.size()) == bytes);
+}
+
+TEST_CASE("a written segment holds its pieces in order, then zeros, in memory or in a spill file", "[resource]") {
+  const test::TempDir dir;
+  // More pieces than one pwritev takes (1024), some empty, one across several pages.
+  const std::string big = pattern(3 * 4096 + 5);
+  std::vector<std::string> owned;
+  for (int i = 0; i < 1500; ++i) owned.push_back(i % 7 == 0 ? std::string() : std::to_string(i) + ";");
+  std::vector<std::string_view> pieces(owned.begin(), owned.end());
+  pieces.insert(pieces.begin() + 700, big);
+  std::string expected;
+  for (const std::string_view p : pieces) expected += p;
+  const std::size_t slack = 100;
+  for (const bool spill : {false, true}) {
+    INFO((spill ? "spill file" : "memory"));
+    const SharedSegment seg = SharedSegment::create_written(expected.size() + slack, pieces,
+                                                            spill ? dir.path().string() : std::string());
+    CHECK(seg.data() == nullptr);  // never mapped by its writer
+    CHECK(seg.size() == expected.size() + slack);
+    CHECK(seg.in_file() == spill);
+    const UniqueFd passed = pass_fd(seg.fd());
+    const SharedSegment reader = SharedSegment::open(passed.get());
+    REQUIRE(reader.size() == expected.size() + slack);
+    CHECK(std::string(reader.data(), expected.size()) == expected);
+    CHECK(std::string(reader.data() + expected.size(), slack) == std::string(slack, '\0'));
+  }
+  CHECK(std::filesystem::is_empty(dir.path()));
+
+  // More bytes than the segment holds, or a directory that is not there: an Error that says so.
+  CHECK_THROWS_WITH(SharedSegment::create_written(3, {std::string_view("four")}),
+                    Catch::Contains("cannot write 3 bytes of shared memory"));
+  CHECK_THROWS_WITH(SharedSegment::create_written(4, {std::string_view("four")}, "/nonexistent/spill"),
+                    Catch::Contains("/nonexistent/spill"));
 }
 
 TEST_CASE("mapping errors are one-line messages naming what was mapped", "[resource]") {

@@ -176,8 +176,11 @@ class MapBuffer {
     drain();
     if (empty()) return;
     if (combine_ == nullptr) {
-      SharedSegment segment = link.create_segment(records_buffer_.run_set_bytes());
-      records_buffer_.write_run_set(segment.data());
+      // Written, not mapped and copied into: see WorkerLink::write_segment.
+      std::vector<char> header;
+      const SharedSegment segment = link.write_segment(records_buffer_.run_set_bytes(),
+                                                       records_buffer_.run_set_pieces(header));
+      records_buffer_.clear();
       link.publish(segment, 0);
       return;
     }

@@ -212,6 +212,10 @@ class WorkerLink {
   // A new writable segment of `bytes`: shared memory while the job's budget lasts, then
   // a file in the spill directory. Throws JobError when neither can be had.
   SharedSegment create_segment(std::size_t bytes);
+  // The same, made of `pieces` written one after another (SharedSegment::create_written):
+  // for bytes that are already in this process's memory, so they are copied once, by the
+  // kernel, into pages it makes as it copies.
+  SharedSegment write_segment(std::size_t bytes, const std::vector<std::string_view>& pieces);
   // Hands the segment to the parent (the descriptor travels over the socket).
   void publish(const SharedSegment& segment, std::uint64_t tag);
   // Sends `data` to the parent in the message itself, when it fits (a few KiB): no segment.

@@ -102,18 +102,37 @@ class RecordBuffer {
     for (ByteBuffer& run : runs_) run.release();
   }
 
-  // Writes every record held, as a run set, at `base` (run_set_bytes() of room); then starts
-  // empty again, keeping its buffers.
-  void write_run_set(char* base) {
+  // The run set of every record held, as pieces to write one after another: its header
+  // (kept in `header`), then each run, run_set_bytes() in all with the slack. Valid until
+  // clear().
+  [[nodiscard]] std::vector<std::string_view> run_set_pieces(std::vector<char>& header) const {
     const std::vector<std::uint64_t> offsets = run_set_offsets(run_bytes());
-    write_run_set_header(base, true, offsets, counts_);
+    header.resize(static_cast<std::size_t>(offsets[0]));
+    write_run_set_header(header.data(), true, offsets, counts_);
+    std::vector<std::string_view> pieces{std::string_view(header.data(), header.size())};
+    for (const ByteBuffer& run : runs_) pieces.emplace_back(run.data(), run.size());
+    return pieces;
+  }
+
+  // Starts empty again, keeping its buffers.
+  void clear() noexcept {
     for (std::size_t p = 0; p < runs_.size(); ++p) {
-      if (runs_[p].size() != 0) std::memcpy(base + offsets[p], runs_[p].data(), runs_[p].size());
       runs_[p].clear();
       counts_[p] = 0;
       marked_[p] = no_task;
     }
     bytes_ = 0;
+  }
+
+  // Writes every record held, as a run set, at `base` (run_set_bytes() of room); then starts
+  // empty again, keeping its buffers.
+  void write_run_set(char* base) {
+    std::vector<char> header;
+    for (const std::string_view piece : run_set_pieces(header)) {
+      if (!piece.empty()) std::memcpy(base, piece.data(), piece.size());
+      base += piece.size();
+    }
+    clear();
   }
 
  private:

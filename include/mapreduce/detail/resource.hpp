@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace mapreduce::detail {
 
@@ -105,9 +106,16 @@ class SharedSegment {
   // file has no name to find or to leave behind; it goes with its last descriptor.
   static SharedSegment create_file(std::size_t bytes, const std::string& dir);
   static SharedSegment open(int fd);  // read-only mapping of a borrowed fd
+  // A segment of `bytes` (in memory, or with a `dir`, in a spill file there) whose contents
+  // are `pieces`, one after another, then zeros: written with pwritev and never mapped here.
+  // The kernel makes each page as it copies the bytes in, so the writer pays no zeroing,
+  // mapping or unmapping of the pages, and no copy of its own; a shortage of memory or disk
+  // is an error of the write (Error), not a SIGBUS. data() is null.
+  static SharedSegment create_written(std::size_t bytes, const std::vector<std::string_view>& pieces,
+                                      const std::string& dir = {});
 
   [[nodiscard]] char* data() const noexcept { return region_.data(); }
-  [[nodiscard]] std::size_t size() const noexcept { return region_.size(); }
+  [[nodiscard]] std::size_t size() const noexcept { return region_.data() != nullptr ? region_.size() : written_; }
   [[nodiscard]] int fd() const noexcept { return fd_.get(); }
   [[nodiscard]] bool in_file() const noexcept { return in_file_; }
   // A spill file: starts writing its pages to disk now, without waiting. Dirty pages cannot
@@ -120,6 +128,7 @@ class SharedSegment {
  private:
   UniqueFd fd_;
   MappedRegion region_;
+  std::size_t written_ = 0;  // the size of a segment made by create_written
   bool in_file_ = false;
 };
 
