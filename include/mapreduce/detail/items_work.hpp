@@ -3,7 +3,6 @@
 // one block per task (item_format.hpp); and the parent's gather of them in input order.
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -48,9 +47,7 @@ class ItemsMapWork final : public PhaseWork {
       buffer_.clear();
       return;
     }
-    SharedSegment segment = link.create_segment(buffer_.size());
-    std::memcpy(segment.data(), buffer_.data(), buffer_.size());
-    link.publish(segment, tag);
+    link.publish(link.write_segment(buffer_.size(), {std::string_view(buffer_.data(), buffer_.size())}), tag);
     if (each_task_) {
       buffer_.clear();  // the next task's results are about as large: keep the capacity
     } else {

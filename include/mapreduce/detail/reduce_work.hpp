@@ -40,20 +40,21 @@ void publish_pairs(WorkerLink& link, std::uint64_t tag, const Pairs& pairs, bool
     if (write_pairs<K, Out>(buffer.data(), pairs) != buffer.data() + bytes) throw_unstable_size<K, Out>();
     if (link.publish_small(std::string_view(buffer.data(), bytes), tag)) return;
   }
-  SharedSegment segment = link.create_segment(bytes);
   if constexpr (trusted_key<K> && trusted_codec<Out>) {
+    SharedSegment segment = link.create_segment(bytes);
     write_pairs<K, Out>(segment.data(), pairs);
+    link.publish(segment, tag);
   } else {
     // A user's write() gets room after each record (codec_guard.hpp), which the segment,
-    // sized exactly for its reader, has not: write to a buffer, checked, then copy.
+    // sized exactly for its reader, has not: write to a buffer, checked, then into a
+    // segment (WorkerLink::write_segment).
     ByteBuffer buffer;
     buffer.reserve(bytes);
     if (write_pairs<K, Out>(buffer.data(), pairs) != buffer.data() + bytes) {
       throw_unstable_size<K, Out>();
     }
-    std::memcpy(segment.data(), buffer.data(), bytes);
+    link.publish(link.write_segment(bytes, {std::string_view(buffer.data(), bytes)}), tag);
   }
-  link.publish(segment, tag);
 }
 
 // What the reducers make of each partition, besides reducing it.
