@@ -14,7 +14,7 @@ namespace mapreduce {
 /// How a Pool runs its jobs. A zero picks the default named beside each field.
 struct PoolOptions {
   unsigned workers = 0;         ///< worker processes per phase; 0: the CPUs this process may use
-  unsigned partitions = 0;      ///< reduce partitions; 0: 4 per worker
+  unsigned partitions = 0;      ///< reduce partitions; 0: 4 per worker, more without a combiner (docs/design.md)
   std::size_t chunk_bytes = 0;  ///< bytes of input per map task; 0: 1 MiB
   std::size_t shm_budget =
       0;  ///< memory a job's intermediate data may take at once; 0: half of the RAM or of the cgroup's limit

@@ -100,11 +100,12 @@ class JobRunner {
     DescriptorLimitScope descriptors_;
   };
 
-  // The partitions of a job without a combiner over `input_bytes` of files, when the options
-  // leave them to the engine: about one per MiB of input, and enough that a partition's sort
-  // fits in shuffle_memory() (a record per 4 bytes of input, at 32 bytes of sort each), so
-  // reducers sort in the cache and never in several passes. 0 (keep the Pool's) for other
-  // inputs, whose size is not known before they are mapped.
+  // The partitions of a job without a combiner, when the options leave them to the engine:
+  // over `input_bytes` of files, about one per MiB of input, and enough that a partition's
+  // grouping fits in shuffle_memory() (a record per 4 bytes of input, at up to 32 bytes
+  // each), so reducers group in the cache and in one pass; over items, whose size is not
+  // known before they are mapped (`input_bytes` 0), 64 per worker: an index over 256 MiB of
+  // text in 64 KiB documents took 4.2 s with 4 partitions and 3.0 s with 64 (1 worker).
   [[nodiscard]] unsigned shuffle_partitions(std::uint64_t input_bytes) const noexcept;
 
   // The settings of one phase of the current job. In a job without a combiner (`combine`
