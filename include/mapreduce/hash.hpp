@@ -141,7 +141,7 @@ struct HashLanes {
 // A key of n > 8 bytes: its 16-byte blocks, the last one ending at the key's end (it may
 // overlap the one before, or, below 16 bytes, its two words overlap each other). The length
 // starts lane a, so that keys of equal bytes and different lengths part.
-[[gnu::noinline]] inline std::uint64_t hash_long(const char* p, std::size_t n) noexcept {
+inline std::uint64_t hash_long(const char* p, std::size_t n) noexcept {
   HashLanes lanes{hash_lane_a ^ n, hash_lane_b};
   for (std::size_t i = 0; i + 16 < n; i += 16) lanes.take(load_u64(p + i), load_u64(p + i + 8));
   lanes.take(load_u64(n < 16 ? p : p + n - 16), load_u64(p + n - 8));
@@ -152,7 +152,7 @@ struct HashLanes {
 /// A 64-bit hash of `n` bytes; never 0 (the tables use 0 for an empty slot).
 /// Keys of up to 8 bytes are one zero-padded load and two multiplications; longer keys
 /// one multiplication's latency per 16 bytes, and one more.
-// Always inlined: a word's hash is a few instructions, less than a call; longer keys call.
+// Always inlined: a word's hash is a few instructions, less than a call.
 [[gnu::always_inline]] inline std::uint64_t hash_bytes(const void* data, std::size_t n) noexcept {
   const char* p = static_cast<const char*>(data);
   if (n <= 8) return detail::hash_short(detail::load_prefix(p, n), n);
