@@ -96,7 +96,7 @@ std::vector<Emit> random_emits(std::uint64_t seed, std::size_t n, std::uint32_t 
 }
 
 // Runs the shuffle in memory: task t goes to buffer order[t] % workers, the buffers are
-// flushed as run sets, and each partition is grouped with `memory` bytes of references.
+// flushed as run sets, and each partition is grouped in `memory` bytes.
 std::uint64_t number_of(std::uint64_t v) { return v; }
 std::uint64_t number_of(const test::NoDefault& v) { return v.v; }
 
@@ -262,6 +262,16 @@ TEST_CASE("keys that end where a page ends, before an unreadable one, are copied
   CHECK(got == expected);
 }
 
+TEST_CASE("many keys that share one hash are grouped in one range, not split without end") {
+  // 3000 distinct keys, all at one place of the hash: no split can divide them, so the
+  // range that holds them is done whole, whatever its share.
+  std::vector<Emit> emits;
+  for (std::uint32_t i = 0; i < 6000; ++i) emits.push_back(Emit{i / 600, "c" + std::to_string(i % 3000), i});
+  std::uint32_t ranges = 0;
+  CHECK(shuffle<Colliding>(emits, in_order(10), 2, 1, 4096, &ranges) == reference(emits));
+  CHECK(ranges <= 64);  // the ranges its records take (36), not thousands of splits
+}
+
 TEST_CASE("keys that all share one hash are still grouped exactly") {
   const auto emits = random_emits(3, 5000, 10);
   CHECK(shuffle<Colliding>(emits, in_order(10), 2, 4, std::size_t(1) << 30) == reference(emits));
@@ -298,6 +308,18 @@ TEST_CASE("a run whose records do not fit it is refused, not read past") {
   CHECK_THROWS_WITH(group(bad), Catch::Contains("a record runs past the end of its run"));
   // A record before any mark.
   CHECK_THROWS_WITH(group(run.substr(1)), Catch::Contains("a record before any task mark"));
+  // A mark of a task past 32 bits.
+  std::string marked(
+      head, static_cast<std::size_t>(mapreduce::detail::tagged_record::write_head(
+                                         head, mapreduce::detail::tagged_record::mark_word(std::uint64_t(1) << 32)) -
+                                     head));
+  marked.append(run.substr(1));
+  CHECK_THROWS_WITH(group(marked), Catch::Contains("task 4294967296 out of range"));
+  // Fewer records than the run sets' headers said.
+  auto group_as_three = [&] {
+    KeyGrouper<std::string, std::uint64_t>({run}, 1, 3, 1 << 20).for_each_group(b, [](auto, auto) {});
+  };
+  CHECK_THROWS_WITH(group_as_three(), Catch::Contains("2 records where 3 were written"));
   // A head cut short.
   std::string cut(run.substr(0, 1));
   cut.append(head, head_bytes - 1);

@@ -15,15 +15,18 @@
 //
 // Measured against a radix sort of 16-byte references to every record (then a walk back
 // through them to each record, in sorted order): on 256 MiB of text with 346 k distinct
-// words, 2 workers, the reduce phase went from 0.65 s to 0.51 s; see docs/design.md.
+// words, 2 workers, the reduce phase went from 0.65 s to about 0.4 s (docs/design.md).
 //
 // Memory is bounded: ids, values and keys together stay within the share given. When a
 // partition's would not fit, it is done in hash ranges, each a pass over every run, so a
-// reducer holds one range's values and keys at a time; a range that proves to hold more
-// distinct keys than its share allows is split again as it is read. (The values of one key
-// are handed over as one span, so a single key's values are held whatever the share.)
+// reducer holds one range's ids, values and keys at a time; a range that proves to hold
+// more distinct keys than its share is halved as it is read, unless its keys all lie at
+// one place (a KeyTraits with a constant hash: then they are grouped in that one range,
+// slowly, with long probes). The values of one key are handed over as one span, so a
+// single key's values are held whatever the share.
 // Pure logic over memory.
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -67,7 +70,7 @@ struct GroupBuffers {
   };
   static constexpr std::uint32_t empty_slot = UINT32_MAX;
 
-  std::vector<std::uint32_t> ids;  // each record's key, in run order; other_range if outside
+  std::vector<std::uint32_t> ids;  // the key of each record of the range, in run order
   std::vector<Key> keys;
   std::vector<Slot> table;
   std::vector<Segment> segments;
@@ -82,25 +85,25 @@ class KeyGrouper {
   using Buffers = GroupBuffers<K, V>;
 
  public:
-  // What the grouper holds per record of the range at hand (and 4 bytes per record of the
-  // partition), and per distinct key of the range.
   // Values are read once, straight into their place, when a V can be made first and
   // assigned; otherwise each key's records are placed, and read when the key is handed over.
   static constexpr bool placed_in_array = std::is_default_constructible_v<V> && std::is_move_assignable_v<V>;
-  static constexpr std::size_t bytes_per_value = placed_in_array ? sizeof(V) : sizeof(const char*);
+  // What the grouper holds per record of the range at hand (its key's id and its value),
+  // and per distinct key of the range (the key, its table slots at most half full, its
+  // place in the order).
+  static constexpr std::size_t bytes_per_record = sizeof(std::uint32_t) +
+                                                  (placed_in_array ? sizeof(V) : sizeof(const char*));
   static constexpr std::size_t bytes_per_key = sizeof(typename Buffers::Key) + 2 * sizeof(typename Buffers::Slot) +
                                                sizeof(std::uint32_t);
 
   // `runs`: the tagged runs of one partition of `partitions`, one per run set, `records` in
-  // all; `memory`: the bytes this may hold at once.
+  // all; `memory`: the bytes this may hold at once, half for the records of a range and
+  // half for its distinct keys.
   KeyGrouper(std::vector<std::string_view> runs, std::uint32_t partitions, std::uint64_t records, std::size_t memory)
-      : runs_(std::move(runs)), partitions_(partitions), records_(records), memory_(std::max<std::size_t>(memory, 1)) {
-    // The ids cover every record whatever the range; values, those of one range.
-    const std::uint64_t ids = records * sizeof(std::uint32_t);
-    const std::uint64_t room = std::max<std::uint64_t>(memory_ > ids ? memory_ - ids : 0, memory_ / 2);
+      : runs_(std::move(runs)), partitions_(partitions), records_(records),
+        half_(std::max<std::size_t>(memory / 2, 1)) {
     ranges_ = static_cast<std::uint32_t>(
-        std::clamp<std::uint64_t>((records * bytes_per_value + room - 1) / room, 1, max_ranges));
-    range_memory_ = room;
+        std::clamp<std::uint64_t>((records * bytes_per_record + half_ - 1) / half_, 1, max_ranges));
   }
 
   // How many ranges the partition is done in (after for_each_group, including the splits
@@ -111,14 +114,23 @@ class KeyGrouper {
   // and, within a task, in emit order: the same whichever worker ran which task.
   template <class F>
   void for_each_group(Buffers& buffers, F&& f) {
-    for (std::uint32_t range = 0; range < ranges_;) {
+    // The ranges still to do, the next one last: equal parts of the hash's place within the
+    // partition, so that doing them in order gives the partition in hash order.
+    std::vector<Range> todo;
+    for (std::uint32_t i = ranges_; i-- > 0;)
+      todo.push_back(Range{place_span * i / ranges_, place_span * (i + 1) / ranges_});
+    while (!todo.empty()) {
+      const Range range = todo.back();
+      todo.pop_back();
       if (!collect(range, buffers)) {
-        // Too many distinct keys for one range: split every range not yet done in two.
-        ranges_ *= 2;
-        range *= 2;
+        // More distinct keys than the share, spread over its places: this range, in two.
+        const std::uint64_t mid = range.first + (range.last - range.first) / 2;
+        todo.push_back(Range{mid, range.last});
+        todo.push_back(Range{range.first, mid});
+        ++ranges_;
         continue;
       }
-      place_values(buffers);
+      place_values(range, buffers);
       order_keys(buffers);
       for (const std::uint32_t id : buffers.order) {
         const typename Buffers::Key& k = buffers.keys[id];
@@ -132,7 +144,7 @@ class KeyGrouper {
             std::uint64_t head;
             const char* p = tagged_record::skip_head(at, head);
             const char* const end = p + (head >> 1);
-            (void)read_key<K>(p, end, what);
+            (void)read_tagged_key<K>(p, end, what);
             const char* const value = p;
             buffers.values.push_back(read_value<V>(p, end, what));
             check_value_end<V>(value, p, end, what);
@@ -140,28 +152,39 @@ class KeyGrouper {
           f(k.key, std::span<const V>(buffers.values));
         }
       }
-      ++range;
     }
   }
 
  private:
   static constexpr ReadSite what = read_site<K, V>("map run", true);
-  static constexpr std::uint32_t other_range = UINT32_MAX;
   static constexpr std::uint64_t max_ranges = std::uint64_t(1) << 16;
+  static constexpr std::uint64_t place_span = std::uint64_t(1) << 32;
+  // Places [first, last) of the hash within the partition (place_of).
+  struct Range {
+    std::uint64_t first, last;
+    [[nodiscard]] bool whole() const noexcept { return first == 0 && last == place_span; }
+    [[nodiscard]] bool holds(std::uint64_t place) const noexcept { return place >= first && place < last; }
+  };
 
-  // Pass 1: the ids of the records of hash range `range`, the distinct keys with their
-  // counts, and the segments. Checks every record's head, size and key against its run, so
-  // pass 2 stays inside the segment, and the number of records against what the runs'
-  // headers said. Returns false, having stopped early, when the range holds more distinct
-  // keys than its share and could be split further.
-  bool collect(std::uint32_t range, Buffers& b) {
+  // Pass 1: the ids of the records of `range`, the distinct keys with their counts, and
+  // the segments. Checks every record's head, size and key against its run, so pass 2
+  // stays inside the segment, and the number of records against what the runs' headers
+  // said. Returns false, having stopped early, when the range holds more distinct keys than
+  // its share and they lie at more than one place, so that halving the range divides them.
+  // (Keys that share a place, as with a constant KeyTraits::hash, are done in one range
+  // whatever their number.)
+  bool collect(const Range& range, Buffers& b) {
     constexpr std::uint64_t no_task = ~std::uint64_t(0);
+    const std::uint64_t max_keys = std::max<std::uint64_t>(half_ / bytes_per_key, 1024);
+    const bool whole = range.whole();
     b.ids.clear();
+    // A table for as many keys as the last range had: clearing a larger one costs as much
+    // as the range's records, when ranges are many.
+    const std::size_t slots = std::bit_ceil(std::max<std::size_t>(b.keys.size() * 2, 1024));
     b.keys.clear();
     b.segments.clear();
-    b.table.assign(std::max<std::size_t>(b.table.size(), 1024), typename Buffers::Slot{0, Buffers::empty_slot});
-    const std::uint64_t max_keys = ranges_ < max_ranges ? std::max<std::uint64_t>(range_memory_ / bytes_per_key, 1024)
-                                                        : ~std::uint64_t(0);
+    b.table.assign(slots, typename Buffers::Slot{0, Buffers::empty_slot});
+    std::uint64_t first_place = place_span, last_place = 0;  // of the keys seen
     std::uint64_t records = 0;
     for (const std::string_view run : runs_) {
       const char* at = run.data();
@@ -182,13 +205,16 @@ class KeyGrouper {
         if (body > static_cast<std::uint64_t>(end - key)) throw_corrupt(what, "a record runs past the end of its run");
         if (task == no_task) throw_corrupt(what, "a record before any task mark");
         const char* const record_end = key + body;
-        const View k = read_key<K>(key, record_end, what);
+        const View k = read_tagged_key<K>(key, record_end, what);
         const std::uint64_t hash = KeyTraits<K>::hash(k);
-        if (ranges_ == 1 || range_of(hash) == range) {
+        if (whole || range.holds(place_of(hash))) {
+          const std::size_t known = b.keys.size();
           b.ids.push_back(id_of(b, hash, k));
-          if (b.keys.size() > max_keys) return false;
-        } else {
-          b.ids.push_back(other_range);
+          if (b.keys.size() != known) {
+            first_place = std::min(first_place, place_of(hash));
+            last_place = std::max(last_place, place_of(hash));
+            if (b.keys.size() > max_keys && first_place != last_place) return false;
+          }
         }
         at = record_end;
         ++records;
@@ -230,8 +256,10 @@ class KeyGrouper {
     b.table.swap(bigger);
   }
 
-  // Pass 2: each key's values, in task order, at keys[id].start onwards in `values`.
-  void place_values(Buffers& b) {
+  // Pass 2: each key's values, in task order, at keys[id].start onwards in `values`. The
+  // ids are those of the range's records only: with several ranges, each record's place is
+  // found again to tell whether the next id is its.
+  void place_values(const Range& range, Buffers& b) {
     std::uint64_t in_range = 0;
     for (typename Buffers::Key& k : b.keys) {
       k.start = in_range;
@@ -242,7 +270,7 @@ class KeyGrouper {
     } else {
       b.records.resize(static_cast<std::size_t>(in_range));
     }
-    // The records of segment i are ids [first_i, first_{i+1}); their ends, before sorting.
+    // The ids of segment i are [first_i, first_{i+1}); their ends, before sorting.
     std::vector<std::uint64_t> ends(b.segments.size());
     for (std::size_t i = 0; i < b.segments.size(); ++i) {
       ends[i] = i + 1 < b.segments.size() ? b.segments[i + 1].first : b.ids.size();
@@ -251,26 +279,27 @@ class KeyGrouper {
     for (std::uint32_t i = 0; i < by_task.size(); ++i) by_task[i] = i;
     std::stable_sort(by_task.begin(), by_task.end(),
                      [&](std::uint32_t x, std::uint32_t y) { return b.segments[x].task < b.segments[y].task; });
+    const bool whole = range.whole();
     // keys[id].start moves along as values are placed; put back after.
     for (const std::uint32_t s : by_task) {
       const char* at = b.segments[s].at;
-      for (std::uint64_t r = b.segments[s].first; r != ends[s]; ++r) {
+      for (std::uint64_t r = b.segments[s].first; r != ends[s];) {
         std::uint64_t head;
         const char* p = tagged_record::skip_head(at, head);  // checked in pass 1; no mark within
         const char* const end = p + (head >> 1);
-        const std::uint32_t id = b.ids[static_cast<std::size_t>(r)];
-        if (id != other_range) {
-          const auto place = static_cast<std::size_t>(b.keys[id].start++);
-          if constexpr (placed_in_array) {
-            (void)read_key<K>(p, end, what);
-            const char* const value = p;
-            b.values[place] = read_value<V>(p, end, what);
-            check_value_end<V>(value, p, end, what);
-          } else {
-            b.records[place] = at;
-          }
-        }
+        const char* const record = at;
         at = end;
+        const View key = read_tagged_key<K>(p, end, what);
+        if (!whole && !range.holds(place_of(KeyTraits<K>::hash(key)))) continue;
+        const std::uint32_t id = b.ids[static_cast<std::size_t>(r++)];
+        const auto place = static_cast<std::size_t>(b.keys[id].start++);
+        if constexpr (placed_in_array) {
+          const char* const value = p;
+          b.values[place] = read_value<V>(p, end, what);
+          check_value_end<V>(value, p, end, what);
+        } else {
+          b.records[place] = record;
+        }
       }
     }
     for (typename Buffers::Key& k : b.keys) k.start -= k.count;
@@ -289,18 +318,16 @@ class KeyGrouper {
     });
   }
 
-  // Which of the ranges a hash falls in: the hash's place within its partition, scaled. It
-  // grows with the hash, so the ranges, done in order, give the partition in hash order.
-  [[nodiscard]] std::uint32_t range_of(std::uint64_t hash) const noexcept {
-    const std::uint64_t within = ((hash >> 32) * partitions_) & 0xffffffffULL;
-    return static_cast<std::uint32_t>((within * ranges_) >> 32);
+  // The hash's place within its partition, in [0, 2^32): it grows with the hash, so ranges
+  // of places, done in order, give the partition in hash order.
+  [[nodiscard]] std::uint64_t place_of(std::uint64_t hash) const noexcept {
+    return ((hash >> 32) * partitions_) & 0xffffffffULL;
   }
 
   std::vector<std::string_view> runs_;
   std::uint32_t partitions_;
   std::uint64_t records_;
-  std::size_t memory_;
-  std::uint64_t range_memory_ = 0;
+  std::size_t half_;  // of the memory given: for one range's records, and for its keys
   std::uint32_t ranges_ = 1;
 };
 

@@ -48,7 +48,7 @@ class RecordBuffer {
   void use_key_ranges(const KeyRanges<K>* ranges) noexcept { ranges_ = ranges; }
 
   [[gnu::always_inline]] inline void add(std::uint64_t hash, View key, const V& value) {
-    const std::size_t key_bytes = KeyTraits<K>::size(key), value_bytes = Codec<V>::size(value);
+    const std::size_t key_bytes = tagged_key_size<K>(key), value_bytes = Codec<V>::size(value);
     const std::size_t body = key_bytes + value_bytes;
     if (body > UINT32_MAX) throw Error("a key and value of over 4 GiB cannot be shuffled");
     const std::uint32_t part = ranges_ != nullptr ? ranges_->partition(key)
@@ -66,21 +66,20 @@ class RecordBuffer {
     const std::uint64_t head = tagged_record::record_word(body);
     const std::size_t head_bytes = body < 64 ? 1 : tagged_record::head_bytes(head);
     char* const start = tagged_record::write_head(run.extend(head_bytes + body), head);
-    if constexpr (std::is_same_v<K, std::string>) {
-      // A word: its length, then 16 bytes copied at once (two loads, no call), which the
-      // slack after the record has room for.
-      static_assert(codec_slack >= 16);
+    if constexpr (varint_string_key<K>) {
+      // A word: its length (one byte), then 16 bytes copied at once (two loads, no call),
+      // which the slack after the record has room for.
+      static_assert(codec_slack >= 17);
       if (key.size() - 1 < 16 && can_read_ahead(key.data(), 16)) {
-        const auto n = static_cast<std::uint32_t>(key.size());
-        std::memcpy(start, &n, 4);
-        copy_ahead<16>(start + 4, key.data());
+        *start = static_cast<char>(key.size());
+        copy_ahead<16>(start + 1, key.data());
         write_value<V>(start + key_bytes, value, value_bytes);
         ++counts_[part];
         bytes_ += head_bytes + body;
         return;
       }
     }
-    write_key_value<K, V>(start, key, key_bytes, value, value_bytes);
+    write_tagged_key_value<K, V>(start, key, key_bytes, value, value_bytes);
     ++counts_[part];
     bytes_ += head_bytes + body;
   }

@@ -7,7 +7,8 @@
 // Run p holds the worker's records of partition p, contiguous:
 //
 //   untagged (a combining job):  [hash u64][key][value]
-//   tagged (no combiner):        [head varint][key][value], head = body << 1,
+//   tagged (no combiner):        [head varint][key][value], head = body << 1, a string key
+//                                as [length varint][bytes] (tagged_key_size),
 //                                or a task mark [head varint], head = task << 1 | 1
 //
 // body is the bytes of key and value, so a reader can step over a record without decoding
@@ -15,18 +16,21 @@
 // and every run starts with a mark: reducers hand each key's values over in task order.
 // Tagged records carry no hash: every pair of a job without a combiner crosses shared
 // memory, and a reducer rehashes a key it reads anyway for less than the page faults and
-// copies of 8 more bytes a pair cost (a word's record is 16 bytes, not 31).
+// copies of 8 more bytes a pair cost (a word's record is 13 bytes, not 31).
 // Offsets are from the start of the segment. Reducers read run p of every run set in place.
-// Runs are in no particular order: a reducer groups a partition's tagged records with one
-// radix sort (key_grouper.hpp).
+// Runs are in no particular order: a reducer groups a partition's tagged records by key in
+// two passes over them (key_grouper.hpp).
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "mapreduce/detail/codec_guard.hpp"
 #include "mapreduce/error.hpp"
 #include "mapreduce/key.hpp"
 
@@ -37,7 +41,7 @@ inline constexpr std::uint64_t run_set_magic = 0x334e55525250414dULL;  // "MAPRR
 struct RunSetHeader {
   std::uint64_t magic;
   std::uint32_t partitions;
-  std::uint32_t tagged;  // records carry their task index (jobs without a combiner)
+  std::uint32_t tagged;  // runs mark the task of their records (jobs without a combiner)
 };
 
 // The fixed head of an untagged record, before its key.
@@ -103,6 +107,51 @@ inline char* write_head(char* out, std::uint64_t word) noexcept {
 }
 [[nodiscard]] constexpr bool is_mark(std::uint64_t word) noexcept { return (word & 1) != 0; }
 }  // namespace tagged_record
+
+// The key of a tagged record. A string key is its length as a varint and its bytes (a word
+// takes one byte of length, not the Codec's four: 13 bytes for a 7-byte word and its
+// uint32_t); any other key is as its KeyTraits writes it.
+template <class K>
+inline constexpr bool varint_string_key = std::is_same_v<K, std::string>;
+
+template <class K>
+[[nodiscard]] inline std::size_t tagged_key_size(const typename KeyTraits<K>::view& key) {
+  if constexpr (varint_string_key<K>) {
+    return tagged_record::head_bytes(key.size()) + key.size();
+  } else {
+    return KeyTraits<K>::size(key);
+  }
+}
+
+// Writes a tagged record's key and value at `out` (their sizes as tagged_key_size and
+// Codec::size gave; codec_slack bytes follow them); returns the end.
+template <class K, class V>
+inline char* write_tagged_key_value(char* out, const typename KeyTraits<K>::view& key, std::size_t key_bytes,
+                                    const V& value, std::size_t value_bytes) {
+  if constexpr (varint_string_key<K>) {
+    char* const p = tagged_record::write_head(out, key.size());
+    if (!key.empty()) std::memcpy(p, key.data(), key.size());  // an empty view may be null
+    return write_value<V>(out + key_bytes, value, value_bytes);
+  } else {
+    return write_key_value<K, V>(out, key, key_bytes, value, value_bytes);
+  }
+}
+
+// Reads a tagged record's key from [r, end), moving r past it.
+template <class K>
+[[gnu::always_inline]] inline typename KeyTraits<K>::view read_tagged_key(const char*& r, const char* end,
+                                                                          const ReadSite& site) {
+  if constexpr (varint_string_key<K>) {
+    std::uint64_t n = 0;
+    const char* const p = r != end ? tagged_record::read_head(r, end, n) : nullptr;
+    if (p == nullptr || n > static_cast<std::uint64_t>(end - p)) [[unlikely]]
+      throw_corrupt(site, "a key runs past its end");
+    r = p + n;
+    return {p, static_cast<std::size_t>(n)};
+  } else {
+    return read_key<K>(r, end, site);
+  }
+}
 
 [[nodiscard]] inline std::size_t run_set_header_bytes(std::uint32_t partitions) noexcept {
   return sizeof(RunSetHeader) + (2 * std::size_t(partitions) + 1) * sizeof(std::uint64_t);

@@ -76,7 +76,7 @@ class SampleWork final : public PhaseWork {
         continue;
       }
       const char* const end = k + (head >> 1);
-      emitted.push_back(read_key<K>(k, end, what));
+      emitted.push_back(read_tagged_key<K>(k, end, what));
       r = end;
     }
     if (distinct_) {
