@@ -63,9 +63,10 @@ std::size_t JobRunner::shuffle_memory() const noexcept {
                                  std::size_t(64) << 20);
 }
 
-unsigned JobRunner::shuffle_partitions(std::uint64_t input_bytes) const noexcept {
+unsigned JobRunner::shuffle_partitions(std::uint64_t input_bytes, bool items) const noexcept {
   if (options_.partitions != 0) return 0;
-  if (input_bytes == 0) return std::min(64 * workers_, max_partitions);
+  if (items) return std::max(partitions_, std::min(64 * workers_, 256u));
+  if (input_bytes == 0) return 0;
   const std::uint64_t by_size = input_bytes >> 20;
   const std::uint64_t by_memory = input_bytes * 8 / shuffle_memory() + 1;
   return static_cast<unsigned>(std::clamp<std::uint64_t>(std::max(by_size, by_memory), partitions_, max_partitions));

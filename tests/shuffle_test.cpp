@@ -104,6 +104,32 @@ TEST_CASE("per-key reducers over seeded random pairs equal a single-process refe
   }
 }
 
+TEST_CASE("a job without a combiner over items gets 64 partitions per worker, up to 256", "[shuffle]") {
+  test::LeakCheck leaks;
+  const test::TempDir tmp;
+  const auto items = test::range(std::uint32_t(0), std::uint32_t(50));
+  auto mapper = [](std::uint32_t i, auto& emit) { emit(std::uint64_t(i % 7), std::uint64_t(i)); };
+  auto count = mapreduce::per_key([](auto, auto v) { return std::uint64_t(v.size()); });
+  struct Case {
+    unsigned workers, partitions;
+    std::size_t files;
+  };
+  int n = 0;
+  for (const Case c : {Case{1, 0, 64}, Case{2, 0, 128}, Case{5, 0, 256}, Case{2, 9, 9}}) {
+    INFO(c.workers << " workers, partitions option " << c.partitions);
+    mapreduce::Pool pool({.workers = c.workers, .partitions = c.partitions});
+    const auto written = pool.map_reduce_to_files<std::uint64_t, std::uint64_t>(
+        items, mapper, count, {.directory = tmp.path() / std::to_string(n++), .format = mapreduce::PartFormat::tsv});
+    CHECK(written.files.size() == c.files);  // one part file per partition, empty ones included
+  }
+  // A job with a combiner keeps the Pool's 4 per worker.
+  mapreduce::Pool pool({.workers = 2});
+  const auto written = pool.map_reduce_to_files<std::uint64_t, std::uint64_t>(
+      items, mapper, [](std::uint64_t a, std::uint64_t b) { return a + b; },
+      {.directory = tmp.path() / "combined", .format = mapreduce::PartFormat::tsv});
+  CHECK(written.files.size() == 8);
+}
+
 TEST_CASE("ten million distinct keys", "[shuffle]") {
   test::LeakCheck leaks;
   constexpr std::uint64_t per_item = 100000;

@@ -62,7 +62,7 @@ class JobRunner {
   // A map worker writes out what it holds once it holds this much.
   [[nodiscard]] std::size_t flush_bytes() const noexcept;
   // In a job without a combiner, the private memory of each worker: a map worker's buffer,
-  // and a reducer's sort of its partition. It is part of the budget: the workers' shares
+  // and a reducer's grouping of its partition. It is part of the budget: the workers' shares
   // come off what the job's segments may take.
   [[nodiscard]] std::size_t shuffle_memory() const noexcept;
 
@@ -100,13 +100,15 @@ class JobRunner {
     DescriptorLimitScope descriptors_;
   };
 
-  // The partitions of a job without a combiner, when the options leave them to the engine:
-  // over `input_bytes` of files, about one per MiB of input, and enough that a partition's
-  // grouping fits in shuffle_memory() (a record per 4 bytes of input, at up to 32 bytes
-  // each), so reducers group in the cache and in one pass; over items, whose size is not
-  // known before they are mapped (`input_bytes` 0), 64 per worker: an index over 256 MiB of
-  // text in 64 KiB documents took 4.2 s with 4 partitions and 3.0 s with 64 (1 worker).
-  [[nodiscard]] unsigned shuffle_partitions(std::uint64_t input_bytes) const noexcept;
+  // The partitions of a job without a combiner, when the options leave them to the engine
+  // (0: keep the Pool's). Over `input_bytes` of files, about one per MiB of input, and
+  // enough that a partition's grouping fits in shuffle_memory() (a record per 4 bytes of
+  // input, at up to 32 bytes each), so reducers group in the cache and in one pass. Over
+  // items (`items`), whose size is not known before they are mapped, 64 per worker up to
+  // 256: an index over 256 MiB of text in 64 KiB documents took 4.2 s with 4 partitions
+  // and 3.0 s with 64 (1 worker). A Dataset's partitions stay as they are: each one kept
+  // holds a descriptor.
+  [[nodiscard]] unsigned shuffle_partitions(std::uint64_t input_bytes, bool items = false) const noexcept;
 
   // The settings of one phase of the current job. In a job without a combiner (`combine`
   // false), the segments get the budget less the workers' shuffle_memory().
@@ -213,7 +215,9 @@ class JobRunner {
     return with_source(input, [&](auto& source) {
       stats_.map_tasks = source.tasks();
       using R = std::conditional_t<std::is_function_v<Reducer>, Reducer*, std::remove_reference_t<Reducer>>;
-      PartitionsForJob partitions(*this, is_combine<R, K, V>() ? 0 : shuffle_partitions(stats_.input_bytes));
+      constexpr bool over_items = !std::is_same_v<Input, FileInput> && !requires { input.segments(); };
+      PartitionsForJob partitions(*this,
+                                  is_combine<R, K, V>() ? 0 : shuffle_partitions(stats_.input_bytes, over_items));
       KeyRanges<K> ranges;
       if (sorted) {
         const auto sample_at = Clock::now();

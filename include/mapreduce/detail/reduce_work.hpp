@@ -183,7 +183,7 @@ class ReduceWork final : public PhaseWork {
     }
   }
 
-  // The partition's records sorted at once, by (hash, task), and grouped (key_grouper.hpp).
+  // The partition's records grouped by key, values in task order (key_grouper.hpp).
   void reduce_grouping(std::uint32_t p, std::uint64_t n, WorkerLink& link) {
     PaddedBytes padded;  // keys are views into the runs: their copies live until the pairs are written
     std::vector<std::string_view> runs;
