@@ -92,10 +92,18 @@ void SharedSegment::start_writeback() const noexcept {
   if (in_file_ && fd_) ::sync_file_range(fd_.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
 }
 
+namespace {
+// A new, empty, anonymous memfd.
+UniqueFd new_memfd() {
+  UniqueFd fd(::memfd_create("mapreduce-run", MFD_CLOEXEC));
+  if (!fd) throw Error(fmt::format("cannot create a shared-memory segment: {}", std::strerror(errno)));
+  return fd;
+}
+}  // namespace
+
 SharedSegment SharedSegment::create(std::size_t bytes) {
   SharedSegment s;
-  s.fd_.reset(::memfd_create("mapreduce-run", MFD_CLOEXEC));
-  if (!s.fd_) throw Error(fmt::format("cannot create a shared-memory segment: {}", std::strerror(errno)));
+  s.fd_ = new_memfd();
   if (bytes == 0) return s;
   // Reserve every page now: a page that cannot be backed later would be a SIGBUS on write.
   if (const int err = ::posix_fallocate(s.fd_.get(), 0, static_cast<off_t>(bytes)); err != 0) {
@@ -144,8 +152,7 @@ SharedSegment SharedSegment::create_written(std::size_t bytes, const std::vector
                                             const std::string& dir) {
   SharedSegment s;
   if (dir.empty()) {
-    s.fd_.reset(::memfd_create("mapreduce-run", MFD_CLOEXEC));
-    if (!s.fd_) throw Error(fmt::format("cannot create a shared-memory segment: {}", std::strerror(errno)));
+    s.fd_ = new_memfd();
   } else {
     s.fd_ = create_spill_file(dir);
     s.in_file_ = true;

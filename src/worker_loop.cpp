@@ -172,22 +172,22 @@ std::optional<std::vector<Published>> wait_for_next_phase(int sock, Message& msg
   ::_exit(code);
 }
 
-SharedSegment WorkerLink::create_segment(std::size_t bytes) {
+std::string WorkerLink::reserve(std::size_t bytes) {
   if (!send_message(socket_, Kind::reserve, bytes, 0)) ::_exit(1);
   Message m;
   if (!recv_message(socket_, m, nullptr)) ::_exit(1);
-  if (m.h.kind == Kind::grant) return SharedSegment::create(bytes);
-  if (m.h.kind == Kind::spill) return SharedSegment::create_file(bytes, std::string(m.body()));
+  if (m.h.kind == Kind::grant) return {};
+  if (m.h.kind == Kind::spill) return std::string(m.body());
   throw JobError(std::string(m.body()));
 }
 
+SharedSegment WorkerLink::create_segment(std::size_t bytes) {
+  const std::string spill_dir = reserve(bytes);
+  return spill_dir.empty() ? SharedSegment::create(bytes) : SharedSegment::create_file(bytes, spill_dir);
+}
+
 SharedSegment WorkerLink::write_segment(std::size_t bytes, const std::vector<std::string_view>& pieces) {
-  if (!send_message(socket_, Kind::reserve, bytes, 0)) ::_exit(1);
-  Message m;
-  if (!recv_message(socket_, m, nullptr)) ::_exit(1);
-  if (m.h.kind == Kind::grant) return SharedSegment::create_written(bytes, pieces);
-  if (m.h.kind == Kind::spill) return SharedSegment::create_written(bytes, pieces, std::string(m.body()));
-  throw JobError(std::string(m.body()));
+  return SharedSegment::create_written(bytes, pieces, reserve(bytes));
 }
 
 bool WorkerLink::publish_small(std::string_view data, std::uint64_t tag) {

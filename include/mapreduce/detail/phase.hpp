@@ -231,6 +231,10 @@ class WorkerLink {
   }
 
  private:
+  // Asks the parent for `bytes` of the budget: "" when granted in memory, else the spill
+  // directory to write them to. Throws JobError when neither can be had.
+  std::string reserve(std::size_t bytes);
+
   int socket_;
   std::uint64_t records_ = 0;
 };

@@ -8,8 +8,7 @@
 namespace mapreduce::detail {
 
 // A 64-bit sort key and what it stands for, 16 bytes: sorting these moves no key or value.
-// A reducer sorts references to its partition's records (`const char*`); a combining
-// table, references to its slots.
+// A combining reducer sorts references to its table's slots by hash; RecordRef, to bytes.
 template <class T>
 struct KeyedRef {
   std::uint64_t key;
