@@ -157,3 +157,40 @@ TEST_CASE("emits of random keys through a MapBuffer equal std::map, each slot wi
   });
   CHECK(got == expected);
 }
+
+TEST_CASE("a MapBuffer folds each key's values in emit order, across the prefetch ring's halves", "[table]") {
+  // An order-sensitive combine (a * 31 + b): any value folded out of turn changes the result.
+  // Keys of 0 to 40 bytes take the three ways into the table (two words in the ring, a copy
+  // in the ring, straight in past 32 bytes), and drains fall at random points, as task ends do.
+  std::mt19937_64 rng(7);
+  std::vector<std::string> keys;
+  for (int i = 0; i < 300; ++i)
+    keys.push_back(std::string(rng() % 41, static_cast<char>('a' + i % 26)) + std::to_string(i));
+  auto fold = [](const void*, const std::uint64_t& a, const std::uint64_t& b) { return a * 31 + b; };
+  mapreduce::detail::MapBuffer<std::string, std::uint64_t> buffer(1, fold, nullptr);
+  std::map<std::string, std::uint64_t> expected;
+  for (std::uint64_t i = 0; i < 100000; ++i) {
+    const std::string& key = keys[rng() % (rng() % 2 == 0 ? 8 : keys.size())];  // a few keys often
+    buffer.add(key, i);
+    auto [it, fresh] = expected.emplace(key, i);
+    if (!fresh) it->second = fold(nullptr, it->second, i);
+    if (rng() % 5000 == 0) buffer.drain();
+  }
+  buffer.drain();
+  std::map<std::string, std::uint64_t> got;
+  buffer.combined().for_each([&](const auto& slot) { got.emplace(std::string(slot.key()), slot.value); });
+  CHECK(got == expected);
+
+  mapreduce::detail::MapBuffer<std::uint32_t, std::uint64_t> integers(1, fold, nullptr);
+  std::map<std::uint32_t, std::uint64_t> expected_integers;
+  for (std::uint64_t i = 0; i < 50000; ++i) {
+    const auto key = static_cast<std::uint32_t>(rng() % 500);
+    integers.add(key, i);
+    auto [it, fresh] = expected_integers.emplace(key, i);
+    if (!fresh) it->second = fold(nullptr, it->second, i);
+  }
+  integers.drain();
+  std::map<std::uint32_t, std::uint64_t> got_integers;
+  integers.combined().for_each([&](const auto& slot) { got_integers.emplace(slot.key(), slot.value); });
+  CHECK(got_integers == expected_integers);
+}

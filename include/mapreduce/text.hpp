@@ -26,18 +26,21 @@ inline constexpr std::array<std::uint8_t, 256> word_byte_class = [] {
 
 namespace detail {
 
-// Emits the word [start, end) of `text`, lower-cased first if it has upper-case letters.
+// The word [p, p + n) lower-cased, in `lowered`. Out of line: words with capitals are the
+// rarer kind, and emit_word, inlined wherever a word ends, stays one call of f.
+[[gnu::noinline]] inline std::string_view lower_word(const char* p, std::size_t n, std::string& lowered) {
+  lowered.resize(n);
+  for (std::size_t j = 0; j < n; ++j) {
+    const char c = p[j];
+    lowered[j] = static_cast<char>(c + (static_cast<unsigned char>(c - 'A') < 26 ? 'a' - 'A' : 0));
+  }
+  return lowered;
+}
+
+// Emits the word [start, start + n), lower-cased first if it has upper-case letters.
 template <class F>
 inline void emit_word(const char* start, std::size_t n, bool upper, std::string& lowered, F& f) {
-  if (!upper) {
-    f(std::string_view(start, n));
-    return;
-  }
-  lowered.assign(start, n);
-  for (char& c : lowered) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
-  }
-  f(std::string_view(lowered));
+  f(upper ? lower_word(start, n, lowered) : std::string_view(start, n));
 }
 
 #if defined(__SSE2__)
