@@ -105,7 +105,7 @@ class MapBuffer {
       }
       return;
     }
-    records_buffer_.add(KeyTraits<K>::hash(key), key, value);
+    add_record(key, value);
   }
 
   // Folds the emits still waiting in the prefetch ring (or the dense array) into the table.
@@ -319,6 +319,18 @@ class MapBuffer {
       }
       table_.add(p[i].hash, p[i].prefix, p[i].key(), p[i].value, combine);
     }
+  }
+
+  // Without a combiner: the pair goes to its partition's run. Out of line, so that add()
+  // stays small enough for the compiler to inline the mapper's emitting lambda into its
+  // loop (the tokenizer's, for words): GCC would not with both paths in it, and the call
+  // to the lambda per word, with its saved registers, cost word count 10% of its
+  // instructions and up to a sixth of its time (wordcount_threads, 1 GiB of text, 2
+  // threads: 1.81 s against 2.22 s on 346 k distinct words, 1.56 s against 1.70 s on 33 k).
+  // The group-by, which takes this path, measured no slower for the call (1.00 s against
+  // 1.06 s, count on 256 MiB).
+  [[gnu::noinline]] void add_record(View key, const V& value) {
+    records_buffer_.add(KeyTraits<K>::hash(key), key, value);
   }
 
   // A string key that does not fit a slot (or any string key, for a table without inline
