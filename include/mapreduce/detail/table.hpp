@@ -1,6 +1,7 @@
 #pragma once
 // The private hash table each worker combines into, on the map side and on the reduce side.
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -65,9 +66,17 @@ struct InlineStringSlot {
       lo = load_u64(bytes);
       hi = load_u64(bytes + 8);
     }
-    w0 = n >= 8 ? lo : lo & ((std::uint64_t(1) << (8 * n)) - 1);
-    w1 = (n > 8 ? hi & ((std::uint64_t(1) << (8 * (n - 8))) - 1) : 0) | inline_bit | (std::uint64_t(n) << 56);
+    // Masks from a table, not from the length in branches: words of every length come
+    // mixed, and a branch on it was among word count's commonest mispredictions.
+    w0 = lo & byte_masks[n + 8];
+    w1 = (hi & byte_masks[n]) | inline_bit | (std::uint64_t(n) << 56);
   }
+  // byte_masks[i]: the low i - 8 bytes set, none below 9 and all 8 from 16.
+  static constexpr std::array<std::uint64_t, 24> byte_masks = [] {
+    std::array<std::uint64_t, 24> m{};
+    for (std::size_t i = 9; i < 24; ++i) m[i] = i >= 16 ? ~std::uint64_t(0) : (std::uint64_t(1) << (8 * (i - 8))) - 1;
+    return m;
+  }();
   [[nodiscard]] std::string_view key() const noexcept {
     if ((w1 & inline_bit) != 0) {
       // The two words are contiguous and little-endian: the key's bytes, in order, read
