@@ -36,11 +36,9 @@ struct LoweredWord {
   std::string large;
 };
 
-// The word [p, p + n) lower-cased, in `out`. Out of line: words with capitals are the rarer
-// kind, and emit_word, inlined wherever a word ends, stays one call of f. With SSE2, 16
-// bytes at a time: ASCII 'A' to 'Z' gain 0x20, other bytes stay (one in seven words of
-// real text has a capital, and this loop a byte at a time was a tenth of word count's
-// instructions on such text).
+// The word [p, p + n) lower-cased, in `out`, for the words emit_word does not lower itself
+// (longer than 16 bytes, or ending a page). Out of line: they are rare. With SSE2, 16 bytes
+// at a time: ASCII 'A' to 'Z' gain 0x20, other bytes stay.
 [[gnu::noinline]] inline std::string_view lower_word(const char* p, std::size_t n, LoweredWord& out) {
 #if defined(__SSE2__)
   if (n <= sizeof(out.small)) {
