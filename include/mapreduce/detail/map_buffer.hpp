@@ -123,7 +123,7 @@ class MapBuffer {
       }
     }
     // Oldest first: the other half, if it still holds emits, then the one being filled.
-    const std::uint32_t current = pending_next_ / pending_depth;
+    const auto current = static_cast<std::uint32_t>(pending_next_ / pending_depth);
     if ((halves_held_ & (1U << (current ^ 1))) != 0)
       retire_half(&pending_[(current ^ 1) * pending_depth], pending_depth);
     retire_half(&pending_[current * pending_depth], pending_next_ % pending_depth);
