@@ -36,15 +36,21 @@ struct LoweredWord {
   std::string large;
 };
 
+#if defined(__SSE2__)
+// 16 bytes with ASCII 'A' to 'Z' lower-cased (they gain 0x20); other bytes stay.
+[[gnu::always_inline]] inline __m128i lower16(__m128i v) noexcept {
+  const __m128i up = _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(static_cast<char>(0x80 - 'A'))),
+                                    _mm_set1_epi8(static_cast<char>(-128 + 26)));
+  return _mm_add_epi8(v, _mm_and_si128(up, _mm_set1_epi8(0x20)));
+}
+#endif
+
 // The word [p, p + n) lower-cased, in `out`, for the words emit_word does not lower itself
 // (longer than 16 bytes, or ending a page). Out of line: they are rare. With SSE2, 16 bytes
-// at a time: ASCII 'A' to 'Z' gain 0x20, other bytes stay.
+// at a time (lower16).
 [[gnu::noinline]] inline std::string_view lower_word(const char* p, std::size_t n, LoweredWord& out) {
 #if defined(__SSE2__)
   if (n <= sizeof(out.small)) {
-    const __m128i upper_shift = _mm_set1_epi8(static_cast<char>(0x80 - 'A'));
-    const __m128i letters = _mm_set1_epi8(static_cast<char>(-128 + 26));
-    const __m128i case_bit = _mm_set1_epi8(0x20);
     for (std::size_t k = 0; k < n; k += 16) {
       __m128i v;
       if (can_read_ahead(p + k, 16)) {
@@ -54,8 +60,7 @@ struct LoweredWord {
         std::memcpy(bytes, p + k, std::min<std::size_t>(16, n - k));
         v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes));
       }
-      const __m128i up = _mm_cmplt_epi8(_mm_add_epi8(v, upper_shift), letters);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(out.small + k), _mm_add_epi8(v, _mm_and_si128(up, case_bit)));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out.small + k), lower16(v));
     }
     return {out.small, n};
   }
@@ -77,11 +82,8 @@ template <class F>
     // Lowered whether or not it has capitals, and one of the two chosen after: without a
     // branch on `upper`, which real text leaves to chance (one word in seven), and with f
     // still called from one place.
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(start));
-    const __m128i up = _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(static_cast<char>(0x80 - 'A'))),
-                                      _mm_set1_epi8(static_cast<char>(-128 + 26)));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(lowered.small),
-                     _mm_add_epi8(v, _mm_and_si128(up, _mm_set1_epi8(0x20))));
+                     lower16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(start))));
     word = upper ? lowered.small : start;
   } else if (upper) {
     word = lower_word(start, n, lowered).data();
